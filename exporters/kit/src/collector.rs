@@ -1,0 +1,320 @@
+//! The collector interface and the scraper that runs collectors under a deadline.
+//!
+//! A [`Collector`] fills a [`MetricSet`] on each scrape. The [`Scraper`] runs every enabled
+//! collector concurrently on the blocking thread pool, waits for each until the scrape's
+//! deadline, and reports `<ns>_scrape_collector_success` and
+//! `<ns>_scrape_collector_duration_seconds` for every collector. A collector that errors,
+//! panics or overruns is reported as unsuccessful and the rest of the scrape is served.
+//!
+//! A collector stuck in a syscall (a dead NFS mount) cannot be cancelled; the scraper keeps at
+//! most one call per collector outstanding: until the stuck call returns, later scrapes report
+//! the collector as failed at once instead of starting another thread.
+
+use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::metrics::MetricSet;
+
+/// What a collector may know about the scrape it runs in.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// When the scrape gives up on this collector.
+    pub deadline: Instant,
+}
+
+impl Context {
+    /// A context with a deadline `timeout` from now.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            deadline: Instant::now() + timeout,
+        }
+    }
+
+    /// Time left until the deadline (zero once passed).
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// One source of metrics. Implementations live one per file, in each exporter's
+/// `collector/` folder, named after the collector.
+pub trait Collector: Send + Sync + 'static {
+    /// Adds this scrape's samples to `out`. Runs on a blocking thread; should return by
+    /// `ctx.deadline` (the scraper stops waiting then anyway).
+    fn collect(&self, ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()>;
+}
+
+/// The static description of a collector: its flag name, default and help.
+#[derive(Debug, Clone, Copy)]
+pub struct CollectorSpec {
+    /// Name used in `--collector.NAME` and in the `collector` label.
+    pub name: &'static str,
+    /// Enabled unless `--no-collector.NAME` (or `--collector.disable-defaults`).
+    pub default_enabled: bool,
+    /// One line for `--help`.
+    pub help: &'static str,
+}
+
+struct Entry {
+    name: String,
+    collector: Arc<dyn Collector>,
+    busy: Arc<AtomicBool>,
+}
+
+/// Clears the busy flag when the collection ends, even by panic.
+struct BusyGuard(Arc<AtomicBool>);
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// The outcome of one collector in one scrape.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Collector name.
+    pub name: String,
+    /// Whether it succeeded.
+    pub success: bool,
+    /// Time spent, up to the deadline.
+    pub duration: Duration,
+    /// The error, if it failed.
+    pub error: Option<String>,
+}
+
+/// Runs a set of collectors for one namespace.
+pub struct Scraper {
+    namespace: String,
+    entries: Vec<Entry>,
+}
+
+impl Scraper {
+    /// A scraper for `namespace` (e.g. `node`), which prefixes the scrape self-metrics.
+    pub fn new(namespace: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Adds a collector under `name`.
+    pub fn add(&mut self, name: impl Into<String>, collector: Arc<dyn Collector>) -> &mut Self {
+        self.entries.push(Entry {
+            name: name.into(),
+            collector,
+            busy: Arc::new(AtomicBool::new(false)),
+        });
+        self
+    }
+
+    /// Names of the registered collectors.
+    pub fn names(&self) -> Vec<&str> {
+        self.entries.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Runs every collector concurrently and waits for each until `timeout` has passed.
+    /// Returns the merged metrics, including the scrape self-metrics, normalized.
+    pub async fn scrape(&self, timeout: Duration) -> (MetricSet, Vec<Outcome>) {
+        self.scrape_only(timeout, None).await
+    }
+
+    /// Like [`scrape`](Self::scrape), restricted to the named collectors when `only` is given
+    /// (node_exporter's `collect[]` query parameter).
+    pub async fn scrape_only(
+        &self,
+        timeout: Duration,
+        only: Option<&BTreeSet<String>>,
+    ) -> (MetricSet, Vec<Outcome>) {
+        let ctx = Context::with_timeout(timeout);
+        let mut tasks = Vec::new();
+        for e in &self.entries {
+            if only.is_some_and(|o| !o.contains(&e.name)) {
+                continue;
+            }
+            let start = Instant::now();
+            if e.busy.swap(true, Ordering::AcqRel) {
+                tasks.push((e.name.clone(), start, None));
+                continue;
+            }
+            let guard = BusyGuard(e.busy.clone());
+            let c = e.collector.clone();
+            let cctx = ctx.clone();
+            let handle = tokio::task::spawn_blocking(move || {
+                let _guard = guard;
+                let mut out = MetricSet::new();
+                let r = std::panic::catch_unwind(AssertUnwindSafe(|| c.collect(&cctx, &mut out)));
+                match r {
+                    Ok(Ok(())) => Ok(out),
+                    Ok(Err(e)) => Err(format!("{e:#}")),
+                    Err(p) => Err(format!("panic: {}", panic_message(&p))),
+                }
+            });
+            tasks.push((e.name.clone(), start, Some(handle)));
+        }
+
+        let mut merged = MetricSet::new();
+        let mut outcomes = Vec::with_capacity(tasks.len());
+        for (name, start, handle) in tasks {
+            let result = match handle {
+                None => Err("previous collection is still running".to_string()),
+                Some(h) => match tokio::time::timeout(ctx.remaining(), h).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(join)) => Err(format!("collector task failed: {join}")),
+                    Err(_) => Err(format!(
+                        "deadline of {:.3}s exceeded",
+                        timeout.as_secs_f64()
+                    )),
+                },
+            };
+            let duration = start.elapsed();
+            match result {
+                Ok(set) => {
+                    merged.extend(set);
+                    outcomes.push(Outcome {
+                        name,
+                        success: true,
+                        duration,
+                        error: None,
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(collector = %name, duration_seconds = duration.as_secs_f64(), %error, "collector failed");
+                    outcomes.push(Outcome {
+                        name,
+                        success: false,
+                        duration,
+                        error: Some(error),
+                    });
+                }
+            }
+        }
+        add_outcome_metrics(&self.namespace, &outcomes, &mut merged);
+        merged.normalize();
+        (merged, outcomes)
+    }
+}
+
+/// Adds `<ns>_scrape_collector_{success,duration_seconds}` for the outcomes.
+pub fn add_outcome_metrics(namespace: &str, outcomes: &[Outcome], out: &mut MetricSet) {
+    let dur = out.gauge(
+        &format!("{namespace}_scrape_collector_duration_seconds"),
+        &format!("{namespace}_exporter: Duration of a collector scrape."),
+    );
+    for o in outcomes {
+        dur.sample(&[("collector", &o.name)], o.duration.as_secs_f64());
+    }
+    let ok = out.gauge(
+        &format!("{namespace}_scrape_collector_success"),
+        &format!("{namespace}_exporter: Whether a collector succeeded."),
+    );
+    for o in outcomes {
+        ok.sample(&[("collector", &o.name)], if o.success { 1.0 } else { 0.0 });
+    }
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(f64);
+    impl Collector for Fixed {
+        fn collect(&self, _: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
+            out.gauge("t_value", "A value.").sample(&[], self.0);
+            Ok(())
+        }
+    }
+    struct Fails;
+    impl Collector for Fails {
+        fn collect(&self, _: &Context, _: &mut MetricSet) -> anyhow::Result<()> {
+            anyhow::bail!("boom")
+        }
+    }
+    struct Panics;
+    impl Collector for Panics {
+        fn collect(&self, _: &Context, _: &mut MetricSet) -> anyhow::Result<()> {
+            panic!("bad input")
+        }
+    }
+    struct Sleeps(Duration);
+    impl Collector for Sleeps {
+        fn collect(&self, _: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
+            std::thread::sleep(self.0);
+            out.gauge("t_slow", "Slow.").sample(&[], 1.0);
+            Ok(())
+        }
+    }
+
+    fn success(set: &MetricSet, name: &str) -> Option<f64> {
+        set.families()
+            .iter()
+            .find(|f| f.name == "t_scrape_collector_success")?
+            .samples
+            .iter()
+            .find(|s| s.labels[0].1 == name)
+            .map(|s| s.value)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failures_are_isolated_and_reported() {
+        let mut s = Scraper::new("t");
+        s.add("fixed", Arc::new(Fixed(7.0)))
+            .add("fails", Arc::new(Fails))
+            .add("panics", Arc::new(Panics))
+            .add("slow", Arc::new(Sleeps(Duration::from_millis(600))));
+        let (set, outcomes) = s.scrape(Duration::from_millis(200)).await;
+        assert_eq!(success(&set, "fixed"), Some(1.0));
+        assert_eq!(success(&set, "fails"), Some(0.0));
+        assert_eq!(success(&set, "panics"), Some(0.0));
+        assert_eq!(success(&set, "slow"), Some(0.0));
+        assert!(set.families().iter().any(|f| f.name == "t_value"));
+        assert!(!set.families().iter().any(|f| f.name == "t_slow"));
+        let durations = set
+            .families()
+            .iter()
+            .find(|f| f.name == "t_scrape_collector_duration_seconds")
+            .unwrap();
+        assert_eq!(durations.samples.len(), 4);
+        let slow = outcomes.iter().find(|o| o.name == "slow").unwrap();
+        assert!(slow.error.as_deref().unwrap().contains("deadline"));
+
+        // The slow call is still outstanding: a second scrape does not start another one.
+        let (set2, outcomes2) = s.scrape(Duration::from_millis(50)).await;
+        assert_eq!(success(&set2, "slow"), Some(0.0));
+        let slow2 = outcomes2.iter().find(|o| o.name == "slow").unwrap();
+        assert!(slow2.error.as_deref().unwrap().contains("still running"));
+
+        // Once it returns, the collector runs again.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let (set3, _) = s.scrape(Duration::from_secs(2)).await;
+        assert_eq!(success(&set3, "slow"), Some(1.0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_runs_selected() {
+        let mut s = Scraper::new("t");
+        s.add("a", Arc::new(Fixed(1.0))).add("b", Arc::new(Fails));
+        let only: BTreeSet<String> = ["a".to_string()].into();
+        let (set, outcomes) = s.scrape_only(Duration::from_secs(1), Some(&only)).await;
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(success(&set, "a"), Some(1.0));
+        assert_eq!(success(&set, "b"), None);
+    }
+}

@@ -1,0 +1,406 @@
+//! `--web.config.file`: TLS and basic auth in the Prometheus exporter-toolkit format.
+//!
+//! ```yaml
+//! tls_server_config:
+//!   cert_file: server.crt          # relative paths are relative to this file
+//!   key_file: server.key
+//!   client_auth_type: RequireAndVerifyClientCert   # or NoClientCert, VerifyClientCertIfGiven
+//!   client_ca_file: ca.crt
+//!   min_version: TLS12             # TLS12 or TLS13
+//! http_server_config:
+//!   headers: { X-Frame-Options: deny }
+//! basic_auth_users:
+//!   alice: $2y$10$...               # bcrypt hash
+//! ```
+//!
+//! The file is checked for changes on every new connection (by modification time and size),
+//! so rotated certificates and changed users apply without a restart. A file that no longer
+//! parses is reported in the log and the previous configuration stays in force.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context as _};
+use arc_swap::ArcSwap;
+use rustls::server::WebPkiClientVerifier;
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    client_auth_type: Option<String>,
+    client_ca_file: Option<PathBuf>,
+    min_version: Option<String>,
+    max_version: Option<String>,
+    // Accepted for compatibility with exporter-toolkit files; rustls chooses these itself.
+    #[serde(default)]
+    cipher_suites: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    curve_preferences: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    prefer_server_cipher_suites: Option<bool>,
+    #[serde(default)]
+    client_allowed_sans: Option<Vec<String>>,
+    // Inline PEM variants of exporter-toolkit >= 0.11.
+    cert: Option<String>,
+    key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHttp {
+    /// Accepted for compatibility; the server speaks HTTP/1.1 and, over TLS, what ALPN picks.
+    #[serde(default, rename = "http2")]
+    _http2: Option<bool>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    tls_server_config: Option<FileTls>,
+    http_server_config: Option<FileHttp>,
+    #[serde(default)]
+    basic_auth_users: BTreeMap<String, String>,
+}
+
+/// A parsed and validated web configuration.
+#[derive(Default)]
+pub struct WebConfig {
+    /// TLS settings, when TLS is on.
+    pub tls: Option<Arc<ServerConfig>>,
+    /// user → bcrypt hash; empty means no authentication.
+    pub users: BTreeMap<String, String>,
+    /// Extra response headers.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("tls", &self.tls.is_some())
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl WebConfig {
+    /// Parses the YAML text of a web config file whose relative paths resolve against `base`.
+    pub fn parse(text: &str, base: &Path) -> anyhow::Result<Self> {
+        let file: File = if text.trim().is_empty() {
+            File::default()
+        } else {
+            serde_yaml_ng::from_str(text).context("parsing web config")?
+        };
+        for (user, hash) in &file.basic_auth_users {
+            if !(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$")) {
+                bail!("basic_auth_users.{user}: not a bcrypt hash");
+            }
+        }
+        let mut headers = Vec::new();
+        if let Some(h) = &file.http_server_config {
+            for (k, v) in &h.headers {
+                headers.push((
+                    http::HeaderName::try_from(k.as_str()).context("bad header name")?,
+                    http::HeaderValue::try_from(v.as_str()).context("bad header value")?,
+                ));
+            }
+        }
+        let tls = match file.tls_server_config {
+            None => None,
+            Some(t) => Some(Arc::new(build_tls(&t, base)?)),
+        };
+        Ok(Self {
+            tls,
+            users: file.basic_auth_users,
+            headers,
+        })
+    }
+}
+
+fn build_tls(t: &FileTls, base: &Path) -> anyhow::Result<ServerConfig> {
+    if t.client_allowed_sans.is_some() {
+        // Silently ignoring an allow-list would let in clients it was meant to keep out.
+        bail!("tls_server_config.client_allowed_sans is not supported");
+    }
+    if t.cipher_suites.is_some()
+        || t.curve_preferences.is_some()
+        || t.prefer_server_cipher_suites.is_some()
+    {
+        tracing::warn!("cipher_suites, curve_preferences and prefer_server_cipher_suites are ignored: rustls only offers safe choices");
+    }
+    let certs: Vec<CertificateDer<'static>> = match (&t.cert_file, &t.cert) {
+        (Some(f), _) => {
+            let p = resolve(base, f);
+            CertificateDer::pem_file_iter(&p)
+                .with_context(|| format!("reading cert_file {}", p.display()))?
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("parsing cert_file {}", p.display()))?
+        }
+        (None, Some(pem)) => CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .context("parsing cert")?,
+        (None, None) => bail!("tls_server_config: cert_file is required"),
+    };
+    if certs.is_empty() {
+        bail!("tls_server_config: no certificate found");
+    }
+    let key: PrivateKeyDer<'static> = match (&t.key_file, &t.key) {
+        (Some(f), _) => {
+            let p = resolve(base, f);
+            PrivateKeyDer::from_pem_file(&p)
+                .with_context(|| format!("reading key_file {}", p.display()))?
+        }
+        (None, Some(pem)) => {
+            PrivateKeyDer::from_pem_slice(pem.as_bytes()).context("parsing key")?
+        }
+        (None, None) => bail!("tls_server_config: key_file is required"),
+    };
+    let version = |v: &Option<String>| -> anyhow::Result<Option<u8>> {
+        Ok(match v.as_deref() {
+            None | Some("") => None,
+            Some("TLS10") | Some("TLS11") | Some("TLS12") => Some(12),
+            Some("TLS13") => Some(13),
+            Some(other) => bail!("unknown TLS version {other:?} (TLS12 or TLS13)"),
+        })
+    };
+    let min = version(&t.min_version)?.unwrap_or(12);
+    let max = version(&t.max_version)?.unwrap_or(13);
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if min <= 12 && max >= 12 {
+        versions.push(&rustls::version::TLS12);
+    }
+    if max >= 13 {
+        versions.push(&rustls::version::TLS13);
+    }
+    if versions.is_empty() {
+        bail!("tls_server_config: min_version is above max_version");
+    }
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&versions)
+        .context("TLS versions")?;
+    let auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    let roots = || -> anyhow::Result<Arc<rustls::RootCertStore>> {
+        let f = t
+            .client_ca_file
+            .as_ref()
+            .with_context(|| format!("client_auth_type {auth} needs client_ca_file"))?;
+        let p = resolve(base, f);
+        let mut store = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(&p)
+            .with_context(|| format!("reading client_ca_file {}", p.display()))?
+        {
+            store.add(c.context("parsing client_ca_file")?)?;
+        }
+        Ok(Arc::new(store))
+    };
+    let builder = match auth {
+        "" | "NoClientCert" => builder.with_no_client_auth(),
+        "RequireAndVerifyClientCert" | "RequireAnyClientCert" => builder.with_client_cert_verifier(
+            WebPkiClientVerifier::builder_with_provider(roots()?, provider())
+                .build()
+                .context("client verifier")?,
+        ),
+        "VerifyClientCertIfGiven" | "RequestClientCert" => builder.with_client_cert_verifier(
+            WebPkiClientVerifier::builder_with_provider(roots()?, provider())
+                .allow_unauthenticated()
+                .build()
+                .context("client verifier")?,
+        ),
+        other => bail!("unknown client_auth_type {other:?}"),
+    };
+    let mut cfg = builder
+        .with_single_cert(certs, key)
+        .context("certificate and key do not match")?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// Holds the current [`WebConfig`] and reloads it when the file changes.
+pub struct WebConfigHolder {
+    path: Option<PathBuf>,
+    current: ArcSwap<WebConfig>,
+    stamp: Mutex<Option<(SystemTime, u64)>>,
+    verified: Mutex<HashSet<[u8; 32]>>,
+}
+
+fn stamp_of(p: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(p).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+fn load(path: &Path) -> anyhow::Result<WebConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading web config {}", path.display()))?;
+    WebConfig::parse(&text, path.parent().unwrap_or(Path::new(".")))
+        .with_context(|| format!("web config {}", path.display()))
+}
+
+impl WebConfigHolder {
+    /// Loads `path` (or no config: plain HTTP, no auth). Fails if the file is invalid.
+    pub fn new(path: Option<PathBuf>) -> anyhow::Result<Self> {
+        let (cfg, stamp) = match &path {
+            None => (WebConfig::default(), None),
+            Some(p) => (load(p)?, stamp_of(p)),
+        };
+        Ok(Self {
+            path,
+            current: ArcSwap::from_pointee(cfg),
+            stamp: Mutex::new(stamp),
+            verified: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The configuration in force, re-read first if the file changed.
+    pub fn current(&self) -> Arc<WebConfig> {
+        if let Some(p) = &self.path {
+            let now = stamp_of(p);
+            let mut stamp = self.stamp.lock().expect("stamp lock");
+            if now.is_some() && now != *stamp {
+                *stamp = now;
+                match load(p) {
+                    Ok(cfg) => {
+                        tracing::info!(path = %p.display(), "web config reloaded");
+                        self.current.store(Arc::new(cfg));
+                        self.verified.lock().expect("cache lock").clear();
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "web config not reloaded; keeping the previous one")
+                    }
+                }
+            }
+        }
+        self.current.load_full()
+    }
+
+    /// Checks an `Authorization` header against the users. `Ok(None)` if no auth is set up,
+    /// `Ok(Some(user))` if it passed, `Err(())` if the request must get 401.
+    pub fn authorize(&self, cfg: &WebConfig, header: Option<&str>) -> Result<Option<String>, ()> {
+        if cfg.users.is_empty() {
+            return Ok(None);
+        }
+        let (user, pass) = parse_basic(header.ok_or(())?).ok_or(())?;
+        let hash = cfg.users.get(&user).ok_or(())?;
+        let mut h = Sha256::new();
+        h.update(user.as_bytes());
+        h.update([0]);
+        h.update(pass.as_bytes());
+        h.update([0]);
+        h.update(hash.as_bytes());
+        let key: [u8; 32] = h.finalize().into();
+        if self.verified.lock().expect("cache lock").contains(&key) {
+            return Ok(Some(user));
+        }
+        // bcrypt is deliberately slow; successful checks are cached (by a hash, never the
+        // password itself) so that a scrape every few seconds does not pay for it each time.
+        if bcrypt::verify(&pass, hash).unwrap_or(false) {
+            let mut v = self.verified.lock().expect("cache lock");
+            if v.len() > 1024 {
+                v.clear();
+            }
+            v.insert(key);
+            Ok(Some(user))
+        } else {
+            Err(())
+        }
+    }
+}
+
+fn parse_basic(header: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let b64 = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let s = String::from_utf8(raw).ok()?;
+    let (u, p) = s.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(u: &str, p: &str) -> String {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        )
+    }
+
+    #[test]
+    fn basic_auth_accepts_right_and_rejects_wrong() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("web.yml");
+        std::fs::write(&p, format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
+        let h = WebConfigHolder::new(Some(p.clone())).unwrap();
+        let cfg = h.current();
+        assert_eq!(
+            h.authorize(&cfg, Some(&basic("alice", "s3cret"))),
+            Ok(Some("alice".into()))
+        );
+        // cached path
+        assert_eq!(
+            h.authorize(&cfg, Some(&basic("alice", "s3cret"))),
+            Ok(Some("alice".into()))
+        );
+        assert_eq!(h.authorize(&cfg, Some(&basic("alice", "wrong"))), Err(()));
+        assert_eq!(h.authorize(&cfg, Some(&basic("bob", "s3cret"))), Err(()));
+        assert_eq!(h.authorize(&cfg, None), Err(()));
+        assert_eq!(h.authorize(&cfg, Some("Bearer x")), Err(()));
+
+        // The file is re-read when it changes: a new password applies without restart.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let hash2 = bcrypt::hash("n3w", 4).unwrap();
+        std::fs::write(&p, format!("basic_auth_users:\n  alice: '{hash2}'  \n")).unwrap();
+        let cfg = h.current();
+        assert_eq!(h.authorize(&cfg, Some(&basic("alice", "s3cret"))), Err(()));
+        assert!(h.authorize(&cfg, Some(&basic("alice", "n3w"))).is_ok());
+
+        // A broken file keeps the previous config.
+        std::fs::write(&p, "basic_auth_users: [this is: not a map").unwrap();
+        let cfg = h.current();
+        assert!(h.authorize(&cfg, Some(&basic("alice", "n3w"))).is_ok());
+    }
+
+    #[test]
+    fn rejects_plaintext_passwords_and_unknown_keys() {
+        assert!(WebConfig::parse("basic_auth_users:\n  a: plain\n", Path::new(".")).is_err());
+        assert!(WebConfig::parse("tls_server_confg: {}\n", Path::new(".")).is_err());
+        assert!(WebConfig::parse("", Path::new("."))
+            .unwrap()
+            .users
+            .is_empty());
+    }
+
+    #[test]
+    fn tls_requires_cert_and_key() {
+        let e = WebConfig::parse("tls_server_config: {}\n", Path::new(".")).unwrap_err();
+        assert!(format!("{e:#}").contains("cert_file"), "{e:#}");
+    }
+}
