@@ -189,7 +189,7 @@ async fn auth_layer(
         .and_then(|v| v.to_str().ok());
     let mut resp = match holder.authorize(&cfg, auth) {
         Ok(_) => next.run(req).await,
-        Err(()) => (
+        Err(_) => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Basic")],
             "Unauthorized\n",

@@ -295,13 +295,17 @@ impl WebConfigHolder {
     }
 
     /// Checks an `Authorization` header against the users. `Ok(None)` if no auth is set up,
-    /// `Ok(Some(user))` if it passed, `Err(())` if the request must get 401.
-    pub fn authorize(&self, cfg: &WebConfig, header: Option<&str>) -> Result<Option<String>, ()> {
+    /// `Ok(Some(user))` if it passed, `Err(Unauthorized)` if the request must get 401.
+    pub fn authorize(
+        &self,
+        cfg: &WebConfig,
+        header: Option<&str>,
+    ) -> Result<Option<String>, Unauthorized> {
         if cfg.users.is_empty() {
             return Ok(None);
         }
-        let (user, pass) = parse_basic(header.ok_or(())?).ok_or(())?;
-        let hash = cfg.users.get(&user).ok_or(())?;
+        let (user, pass) = parse_basic(header.ok_or(Unauthorized)?).ok_or(Unauthorized)?;
+        let hash = cfg.users.get(&user).ok_or(Unauthorized)?;
         let mut h = Sha256::new();
         h.update(user.as_bytes());
         h.update([0]);
@@ -322,10 +326,14 @@ impl WebConfigHolder {
             v.insert(key);
             Ok(Some(user))
         } else {
-            Err(())
+            Err(Unauthorized)
         }
     }
 }
+
+/// The request's credentials are missing or wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unauthorized;
 
 fn parse_basic(header: &str) -> Option<(String, String)> {
     use base64::Engine as _;
@@ -369,17 +377,26 @@ mod tests {
             h.authorize(&cfg, Some(&basic("alice", "s3cret"))),
             Ok(Some("alice".into()))
         );
-        assert_eq!(h.authorize(&cfg, Some(&basic("alice", "wrong"))), Err(()));
-        assert_eq!(h.authorize(&cfg, Some(&basic("bob", "s3cret"))), Err(()));
-        assert_eq!(h.authorize(&cfg, None), Err(()));
-        assert_eq!(h.authorize(&cfg, Some("Bearer x")), Err(()));
+        assert_eq!(
+            h.authorize(&cfg, Some(&basic("alice", "wrong"))),
+            Err(Unauthorized)
+        );
+        assert_eq!(
+            h.authorize(&cfg, Some(&basic("bob", "s3cret"))),
+            Err(Unauthorized)
+        );
+        assert_eq!(h.authorize(&cfg, None), Err(Unauthorized));
+        assert_eq!(h.authorize(&cfg, Some("Bearer x")), Err(Unauthorized));
 
         // The file is re-read when it changes: a new password applies without restart.
         std::thread::sleep(std::time::Duration::from_millis(20));
         let hash2 = bcrypt::hash("n3w", 4).unwrap();
         std::fs::write(&p, format!("basic_auth_users:\n  alice: '{hash2}'  \n")).unwrap();
         let cfg = h.current();
-        assert_eq!(h.authorize(&cfg, Some(&basic("alice", "s3cret"))), Err(()));
+        assert_eq!(
+            h.authorize(&cfg, Some(&basic("alice", "s3cret"))),
+            Err(Unauthorized)
+        );
         assert!(h.authorize(&cfg, Some(&basic("alice", "n3w"))).is_ok());
 
         // A broken file keeps the previous config.
