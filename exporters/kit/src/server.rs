@@ -122,6 +122,13 @@ async fn metrics_handler(
     crate::process::add_process_metrics(&mut own);
     crate::process::add_build_info(st.meta.namespace, st.meta.version, &mut own);
     set.extend(own);
+    metrics_response(set, &headers)
+}
+
+/// Encodes `set` in the format the request's `Accept` header asks for (OpenMetrics, or the
+/// 0.0.4 text format by default) as a complete response. Use it for extra scrape endpoints
+/// (e.g. a multi-target `/probe`).
+pub fn metrics_response(mut set: MetricSet, headers: &HeaderMap) -> Response {
     set.normalize();
     let accept = headers
         .get(header::ACCEPT)
