@@ -47,6 +47,25 @@ pub trait Collector: Send + Sync + 'static {
     fn collect(&self, ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()>;
 }
 
+/// An error that still carries metrics: the collector failed (reported with
+/// `<ns>_scrape_collector_success 0`), but `metrics` (e.g. the last good data, flagged stale by
+/// the collector itself) are served anyway. Return it as `Err(PartialMetrics{..}.into())`.
+#[derive(Debug)]
+pub struct PartialMetrics {
+    /// What is served despite the failure.
+    pub metrics: MetricSet,
+    /// Why the collector failed.
+    pub error: String,
+}
+
+impl std::fmt::Display for PartialMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)
+    }
+}
+
+impl std::error::Error for PartialMetrics {}
+
 /// The static description of a collector: its flag name, default and help.
 #[derive(Debug, Clone, Copy)]
 pub struct CollectorSpec {
@@ -153,8 +172,11 @@ impl Scraper {
                 let r = std::panic::catch_unwind(AssertUnwindSafe(|| c.collect(&cctx, &mut out)));
                 match r {
                     Ok(Ok(())) => Ok(out),
-                    Ok(Err(e)) => Err(format!("{e:#}")),
-                    Err(p) => Err(format!("panic: {}", panic_message(&p))),
+                    Ok(Err(e)) => match e.downcast::<PartialMetrics>() {
+                        Ok(p) => Err((p.error, Some(p.metrics))),
+                        Err(e) => Err((format!("{e:#}"), None)),
+                    },
+                    Err(p) => Err((format!("panic: {}", panic_message(&p)), None)),
                 }
             });
             tasks.push((e.name.clone(), start, Some(handle)));
@@ -164,13 +186,13 @@ impl Scraper {
         let mut outcomes = Vec::with_capacity(tasks.len());
         for (name, start, handle) in tasks {
             let result = match handle {
-                None => Err("previous collection is still running".to_string()),
+                None => Err(("previous collection is still running".to_string(), None)),
                 Some(h) => match tokio::time::timeout(ctx.remaining(), h).await {
                     Ok(Ok(r)) => r,
-                    Ok(Err(join)) => Err(format!("collector task failed: {join}")),
-                    Err(_) => Err(format!(
-                        "deadline of {:.3}s exceeded",
-                        timeout.as_secs_f64()
+                    Ok(Err(join)) => Err((format!("collector task failed: {join}"), None)),
+                    Err(_) => Err((
+                        format!("deadline of {:.3}s exceeded", timeout.as_secs_f64()),
+                        None,
                     )),
                 },
             };
@@ -185,7 +207,10 @@ impl Scraper {
                         error: None,
                     });
                 }
-                Err(error) => {
+                Err((error, partial)) => {
+                    if let Some(set) = partial {
+                        merged.extend(set);
+                    }
                     tracing::warn!(collector = %name, duration_seconds = duration.as_secs_f64(), %error, "collector failed");
                     outcomes.push(Outcome {
                         name,
@@ -305,6 +330,29 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(700)).await;
         let (set3, _) = s.scrape(Duration::from_secs(2)).await;
         assert_eq!(success(&set3, "slow"), Some(1.0));
+    }
+
+    struct Stale;
+    impl Collector for Stale {
+        fn collect(&self, _: &Context, _: &mut MetricSet) -> anyhow::Result<()> {
+            let mut metrics = MetricSet::new();
+            metrics.gauge("t_old", "Last good value.").sample(&[], 3.0);
+            Err(PartialMetrics {
+                metrics,
+                error: "source failed".into(),
+            }
+            .into())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn partial_metrics_are_served_with_failure() {
+        let mut s = Scraper::new("t");
+        s.add("stale", Arc::new(Stale));
+        let (set, outcomes) = s.scrape(Duration::from_secs(1)).await;
+        assert_eq!(success(&set, "stale"), Some(0.0));
+        assert!(set.families().iter().any(|f| f.name == "t_old"));
+        assert_eq!(outcomes[0].error.as_deref(), Some("source failed"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,7 +47,7 @@ pub mod server;
 pub mod webconfig;
 
 pub use cli::KitArgs;
-pub use collector::{Collector, CollectorSpec, Context, Scraper};
+pub use collector::{Collector, CollectorSpec, Context, PartialMetrics, Scraper};
 pub use metrics::{MetricSet, MetricType};
 pub use server::{App, Meta};
 
