@@ -274,11 +274,27 @@ pub async fn serve_router(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_router_with_public(listen, web_config, router, Router::new(), shutdown).await
+}
+
+/// Like [`serve_router`], plus `public` routes that are served with the same TLS but
+/// **without** the web config's basic auth: for endpoints that authenticate requests
+/// themselves (e.g. a webhook checking its own bearer token, so that write and read
+/// credentials are separate). Paths must not overlap with `router`'s.
+pub async fn serve_router_with_public(
+    listen: &[String],
+    web_config: Option<std::path::PathBuf>,
+    router: Router,
+    public: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let holder = Arc::new(WebConfigHolder::new(web_config)?);
-    let router = router.layer(axum::middleware::from_fn_with_state(
-        holder.clone(),
-        auth_layer,
-    ));
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(
+            holder.clone(),
+            auth_layer,
+        ))
+        .merge(public);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut listeners = Vec::new();
     for a in listen {
