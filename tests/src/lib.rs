@@ -6,3 +6,135 @@
 //!
 //! Exporter crates use it as a dev-dependency for their own integration tests; the tests in
 //! this crate's `tests/` folder exercise the whole stack.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use hpcmon_e2e::{free_port, workspace_bin, Daemon, Prometheus};
+//! use std::time::Duration;
+//!
+//! let port = free_port();
+//! let mut cmd = std::process::Command::new(workspace_bin("hpcmon-node-exporter"));
+//! cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"));
+//! let mut exporter = Daemon::spawn("node-exporter", cmd);
+//! exporter.wait_http(&format!("http://127.0.0.1:{port}/-/ready"), Duration::from_secs(10)).await?;
+//!
+//! let prom = Prometheus::start(&Prometheus::scrape_config("node", &format!("127.0.0.1:{port}")), &[]).await?;
+//! prom.wait_for("up", |r| hpcmon_e2e::first_value(r) == Some(1.0), Duration::from_secs(20)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Everything binds 127.0.0.1. Every wait is bounded and fails with the daemon's log tail.
+//! Nothing here asserts on timings.
+
+mod alertmanager;
+mod daemon;
+mod http;
+mod prometheus;
+
+pub use alertmanager::{alert, Alertmanager};
+pub use daemon::{ChildGuard, Daemon};
+pub use http::{client, install_crypto_provider, ClientOptions};
+pub use prometheus::{first_value, Prometheus};
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, release it).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// The workspace root (the folder holding the top-level `Cargo.toml`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The cargo profile folder the running test was built into, e.g. `target/debug`.
+///
+/// Taken from the test executable's own path (`target/<profile>/deps/<test>`), so it is right
+/// for any profile and any `CARGO_TARGET_DIR`; falls back to `$CARGO_TARGET_DIR/debug` or
+/// `<repo>/target/debug`.
+pub fn profile_dir() -> PathBuf {
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(deps) = exe.parent() {
+            if deps.file_name().is_some_and(|n| n == "deps") {
+                if let Some(profile) = deps.parent() {
+                    return profile.to_path_buf();
+                }
+            }
+        }
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                repo_root().join(p)
+            }
+        })
+        .unwrap_or_else(|| repo_root().join("target"));
+    target.join("debug")
+}
+
+/// Path of a binary of this workspace, `target/<profile>/<name>`.
+///
+/// Panics with the command to run when it has not been built: tests in `tests/` use binaries of
+/// other packages, which `cargo test` does not build by itself.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let p = profile_dir().join(name);
+    if !p.is_file() {
+        panic!(
+            "binary {} is not built; run `cargo build --workspace --bins` first (scripts/test.sh does)",
+            p.display()
+        );
+    }
+    p
+}
+
+/// Checks that an external program (from a Debian package) is on PATH; panics naming the
+/// install command otherwise. Tests call it so that a missing package is a clear failure.
+pub fn require_program(program: &str, deps_group: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let p = dir.join(program);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("`{program}` is not installed; run `scripts/install-deps.sh {deps_group}`");
+}
+
+/// Polls `url` until it answers with a 2xx status, at most `timeout`.
+pub async fn wait_ready(url: &str, timeout: Duration) -> anyhow::Result<()> {
+    let c = client(&ClientOptions::default())?;
+    wait_ready_with(&c, url, timeout, || Ok(())).await
+}
+
+/// Like [`wait_ready`] with a given client; `alive` is called between polls and aborts the
+/// wait with its error (e.g. "the daemon exited").
+pub async fn wait_ready_with(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+    mut alive: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        alive()?;
+        let last = match client.get(url).timeout(Duration::from_secs(2)).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => format!("HTTP {}", r.status()),
+            Err(e) => format!("{e:#}"),
+        };
+        if Instant::now() >= deadline {
+            anyhow::bail!("{url} not ready after {timeout:?}: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
