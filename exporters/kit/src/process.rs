@@ -60,6 +60,22 @@ pub fn add_process_metrics(out: &mut MetricSet) {
             )
             .sample(&[], v);
         }
+        // As client_golang reports it: "unlimited" is the largest u64.
+        if let Some(v) = limits
+            .lines()
+            .find(|l| l.starts_with("Max address space"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| match v {
+                "unlimited" => Some(u64::MAX as f64),
+                _ => v.parse::<f64>().ok(),
+            })
+        {
+            out.gauge(
+                "process_virtual_memory_max_bytes",
+                "Maximum amount of virtual memory available in bytes.",
+            )
+            .sample(&[], v);
+        }
     }
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
         if let Some(n) = status
@@ -133,6 +149,7 @@ mod tests {
             "process_resident_memory_bytes",
             "process_open_fds",
             "process_max_fds",
+            "process_virtual_memory_max_bytes",
             "process_start_time_seconds",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
