@@ -1,0 +1,48 @@
+//! `pcie` collector: PCIe link generation and width (current and maximum), the replay
+//! counter, and with `--gpu.pcie-throughput` the throughput in bytes per second (NVML
+//! samples it for 20 ms per direction, so it is off by default).
+
+use hpcmon_kit::MetricSet;
+
+use crate::backend::PcieDirection;
+use crate::gpus::Gpu;
+
+/// Reads one GPU.
+pub fn read(gpu: &Gpu, out: &mut MetricSet, throughput: bool) {
+    let Some(dev) = &gpu.dev else { return };
+    let l = gpu.labels();
+    if let Some(v) = gpu.ok(dev.pcie_replay_counter()) {
+        out.counter("gpu_pcie_replays_total", "PCIe replay counter.")
+            .sample(&l, f64::from(v));
+    }
+    if let Some(k) = gpu.ok(dev.pcie_link()) {
+        out.gauge("gpu_pcie_link_generation", "Current PCIe link generation.")
+            .sample(&l, f64::from(k.generation));
+        out.gauge("gpu_pcie_link_width", "Current PCIe link width (lanes).")
+            .sample(&l, f64::from(k.width));
+        out.gauge(
+            "gpu_pcie_link_max_generation",
+            "Maximum PCIe link generation.",
+        )
+        .sample(&l, f64::from(k.max_generation));
+        out.gauge(
+            "gpu_pcie_link_max_width",
+            "Maximum PCIe link width (lanes).",
+        )
+        .sample(&l, f64::from(k.max_width));
+    }
+    if throughput {
+        for (d, dl) in [(PcieDirection::Tx, "tx"), (PcieDirection::Rx, "rx")] {
+            if let Some(kb) = gpu.ok(dev.pcie_throughput(d)) {
+                out.gauge(
+                    "gpu_pcie_throughput_bytes_per_second",
+                    "PCIe throughput over a 20 ms sample, in bytes per second.",
+                )
+                .sample(
+                    &[("uuid", &gpu.uuid), ("direction", dl)],
+                    f64::from(kb) * 1024.0,
+                );
+            }
+        }
+    }
+}
