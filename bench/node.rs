@@ -1,0 +1,658 @@
+//! Benchmark: hpcmon-node-exporter against Debian's prometheus-node-exporter.
+//!
+//! Built and run by `bench/node.sh [N]` (a single-file program compiled with `rustc`, std
+//! only, so it needs no Cargo workspace member). Both exporters run on 127.0.0.1 with the
+//! same collectors (the shared ones, `--collector.disable-defaults` plus one
+//! `--collector.NAME` each), get a few warm-up scrapes, then N scrapes each, interleaved
+//! (ABBA order). Printed per scrape: CPU time of each exporter process (utime+stime deltas
+//! from `/proc/PID/stat`, and the same from the process CPU clock, `clock_getcpuclockid`,
+//! which has nanosecond resolution), wall time seen by the client, peak RSS (`VmHWM`), the
+//! ratios ours/theirs next to the targets, sample counts of the shared families, each
+//! collector's mean `node_scrape_collector_duration_seconds`, and "the floor": reading the
+//! same files (the ones node_exporter opened during one scrape, captured with `strace`)
+//! with nothing else, N times, in this process.
+//!
+//! Usage: node-bench N OURS_BIN THEIRS_BIN — timing only, no assertions.
+
+#[allow(dead_code)]
+#[path = "../exporters/node/tests/compat_expfmt/mod.rs"]
+mod expfmt;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CPU_TARGET: f64 = 0.25;
+const RSS_TARGET: f64 = 0.5;
+
+// ---------------------------------------------------------------------------------------
+// libc bits (std only: declared by hand; glibc x86_64/aarch64 layouts).
+
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+extern "C" {
+    fn clock_getcpuclockid(pid: i32, clock_id: *mut i32) -> i32;
+    fn clock_gettime(clock_id: i32, tp: *mut Timespec) -> i32;
+    fn statfs(path: *const std::ffi::c_char, buf: *mut u64) -> i32;
+    fn sysconf(name: i32) -> i64;
+}
+
+const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+const SC_CLK_TCK: i32 = 2;
+
+/// CPU time (ns) of process `pid` (0: this process) from its process CPU clock.
+fn cpu_clock_ns(pid: u32) -> Option<u128> {
+    let mut id = CLOCK_PROCESS_CPUTIME_ID;
+    if pid != 0 {
+        // SAFETY: plain libc call with a valid out pointer.
+        if unsafe { clock_getcpuclockid(pid as i32, &mut id) } != 0 {
+            return None;
+        }
+    }
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: plain libc call with a valid out pointer.
+    if unsafe { clock_gettime(id, &mut ts) } != 0 {
+        return None;
+    }
+    Some(ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128)
+}
+
+fn clk_tck() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { sysconf(SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// utime+stime of `pid` in clock ticks, from /proc/PID/stat.
+fn stat_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    num(11) + num(12) // fields 14 and 15
+}
+
+/// A `/proc/PID/status` value in kB.
+fn status_kb(pid: u32, key: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| {
+            v.trim_start_matches(':')
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(f64::NAN)
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes and HTTP.
+
+struct Proc {
+    child: Child,
+    port: u16,
+    name: &'static str,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+fn start(name: &'static str, bin: &str, args: &[String], log: &Path) -> Result<Proc, String> {
+    let port = free_port();
+    let logf = File::create(log).map_err(|e| e.to_string())?;
+    let child = Command::new(bin)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone().map_err(|e| e.to_string())?)
+        .stderr(logf)
+        .spawn()
+        .map_err(|e| format!("cannot run {bin}: {e}"))?;
+    let mut p = Proc { child, port, name };
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(st)) = p.child.try_wait() {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(format!("{name} exited ({st}): {}", log.trim()));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(p);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{name} not listening after 10s"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One scrape: (body, client-side wall time).
+fn scrape(port: u16) -> Result<(String, Duration), String> {
+    let t0 = Instant::now();
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut raw = Vec::with_capacity(256 * 1024);
+    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let wall = t0.elapsed();
+    let raw = String::from_utf8(raw).map_err(|e| e.to_string())?;
+    let (head, body) = raw.split_once("\r\n\r\n").ok_or("no HTTP header end")?;
+    if head.split_whitespace().nth(1) != Some("200") {
+        return Err(format!(
+            "bad response: {}",
+            head.lines().next().unwrap_or("")
+        ));
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Err("chunked response (not expected for HTTP/1.0)".into());
+    }
+    Ok((body.to_string(), wall))
+}
+
+fn collectors_in_help(bin: &str) -> BTreeSet<String> {
+    let out = Command::new(bin)
+        .arg("--help")
+        .output()
+        .expect("run --help");
+    let help =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let mut names = BTreeSet::new();
+    for part in help.split("Enable the ").skip(1) {
+        if let Some(name) = part.split(" collector").next() {
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                names.insert(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+// ---------------------------------------------------------------------------------------
+// The floor.
+
+/// Paths a process opens (and statfs's) while it serves one scrape, captured with strace.
+fn traced_paths(p: &Proc, dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
+    let out = dir.join(format!("strace-{}.txt", p.name));
+    let mut st = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=openat,open,statfs", "-o"])
+        .arg(&out)
+        .arg("-p")
+        .arg(p.child.id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("strace: {e} (install it: scripts/install-deps.sh bench)"))?;
+    std::thread::sleep(Duration::from_millis(700));
+    let res = scrape(p.port);
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(st.id().to_string())
+        .status();
+    let _ = st.wait();
+    res?;
+    let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
+    let mut files = BTreeSet::new();
+    let mut mounts = BTreeSet::new();
+    for line in text.lines() {
+        let Some(q0) = line.find('"') else { continue };
+        let Some(len) = line[q0 + 1..].find('"') else {
+            continue;
+        };
+        let path = &line[q0 + 1..q0 + 1 + len];
+        if line.contains("= -1 ") || path.contains("\\") {
+            continue;
+        }
+        if line.contains("statfs(") {
+            mounts.insert(PathBuf::from(path));
+        } else if line.contains("open")
+            && !path.starts_with("/proc/self")
+            && !path.contains("strace")
+        {
+            files.insert(PathBuf::from(path));
+        }
+    }
+    Ok((files.into_iter().collect(), mounts.into_iter().collect()))
+}
+
+/// Reads every file (to EOF; directories are listed) and statfs's every mount, `n` times.
+/// Returns (wall, cpu) per iteration and the number of paths that could be read.
+fn floor(files: &[PathBuf], mounts: &[PathBuf], n: usize) -> (Duration, Duration, usize) {
+    let readable: Vec<&PathBuf> = files
+        .iter()
+        .filter(|p| {
+            p.is_dir()
+                || File::open(p)
+                    .and_then(|mut f| f.read(&mut [0u8; 1]))
+                    .is_ok()
+        })
+        .collect();
+    let cmounts: Vec<std::ffi::CString> = mounts
+        .iter()
+        .filter_map(|m| std::ffi::CString::new(m.as_os_str().as_encoded_bytes()).ok())
+        .collect();
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut sfs = [0u64; 32];
+    let c0 = cpu_clock_ns(0).unwrap_or(0);
+    let t0 = Instant::now();
+    for _ in 0..n {
+        for p in &readable {
+            if p.is_dir() {
+                if let Ok(rd) = std::fs::read_dir(p) {
+                    for e in rd.flatten() {
+                        std::hint::black_box(e.file_name());
+                    }
+                }
+            } else if let Ok(mut f) = File::open(p) {
+                buf.clear();
+                let _ = f.read_to_end(&mut buf);
+                std::hint::black_box(&buf);
+            }
+        }
+        for m in &cmounts {
+            // SAFETY: valid NUL-terminated path and a 256-byte buffer (struct statfs is 120).
+            unsafe { statfs(m.as_ptr(), sfs.as_mut_ptr()) };
+        }
+    }
+    let wall = t0.elapsed() / n as u32;
+    let cpu = Duration::from_nanos(((cpu_clock_ns(0).unwrap_or(0) - c0) / n as u128) as u64);
+    (wall, cpu, readable.len() + cmounts.len())
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Side {
+    walls: Vec<Duration>,
+    cpu_ticks: u64,
+    cpu_ns: u128,
+    collector_secs: BTreeMap<String, f64>,
+    last: String,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        eprintln!("usage: {} N OURS_BIN THEIRS_BIN", args[0]);
+        std::process::exit(2);
+    }
+    let n: usize = args[1].parse().expect("N must be a number");
+    let (ours_bin, theirs_bin) = (&args[2], &args[3]);
+    let dir = std::env::temp_dir().join(format!("hpcmon-node-bench-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("textfile")).unwrap();
+    std::fs::write(
+        dir.join("textfile/bench.prom"),
+        "# HELP bench_info A textfile metric.\n# TYPE bench_info gauge\nbench_info 1\n",
+    )
+    .unwrap();
+    // --collector.textfile.directory is a fixed interface; until ours has it, ours runs
+    // without textfile (the probe below then skips that collector on both sides).
+    let textfile_flag = format!(
+        "--collector.textfile.directory={}",
+        dir.join("textfile").display()
+    );
+    let ours_help = Command::new(ours_bin)
+        .arg("--help")
+        .output()
+        .expect("run ours --help");
+    let ours_has_textfile = String::from_utf8_lossy(&ours_help.stdout)
+        .lines()
+        .any(|l| l.trim_start().starts_with("--collector.textfile.directory"));
+    let base_theirs = vec![
+        "--collector.disable-defaults".to_string(),
+        textfile_flag.clone(),
+    ];
+    let mut base = vec!["--collector.disable-defaults".to_string()];
+    if ours_has_textfile {
+        base.push(textfile_flag);
+    }
+
+    // The shared collectors that work on ours (probe each: a collector that fails would cost nothing).
+    let theirs_have = collectors_in_help(theirs_bin);
+    let mut collectors = Vec::new();
+    let mut skipped = Vec::new();
+    for c in collectors_in_help(ours_bin).intersection(&theirs_have) {
+        let mut a = base.clone();
+        a.push(format!("--collector.{c}"));
+        let ok = start("ours", ours_bin, &a, &dir.join("probe.log"))
+            .and_then(|p| scrape(p.port))
+            .map(|(body, _)| {
+                body.contains(&format!(
+                    "node_scrape_collector_success{{collector=\"{c}\"}} 1"
+                ))
+            })
+            .unwrap_or(false);
+        if ok {
+            collectors.push(c.clone());
+        } else {
+            skipped.push(c.clone());
+        }
+    }
+    let enable: Vec<String> = collectors
+        .iter()
+        .map(|c| format!("--collector.{c}"))
+        .collect();
+    let ours = start(
+        "ours",
+        ours_bin,
+        &[base, enable.clone()].concat(),
+        &dir.join("ours.log"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let theirs = start(
+        "theirs",
+        theirs_bin,
+        &[base_theirs, enable].concat(),
+        &dir.join("theirs.log"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    println!("hpcmon node exporter benchmark: {n} scrapes of each exporter, interleaved (ABBA), on 127.0.0.1");
+    println!("ours:   {ours_bin} (pid {})", ours.child.id());
+    println!("theirs: {theirs_bin} (pid {})", theirs.child.id());
+    println!(
+        "collectors ({}): {}",
+        collectors.len(),
+        collectors.join(" ")
+    );
+    if !skipped.is_empty() {
+        println!(
+            "skipped: shared collectors that do not succeed on ours here: {}",
+            skipped.join(" ")
+        );
+    }
+
+    // File lists for the floor (traced before the timed loop, then warm up again).
+    let traced_theirs = traced_paths(&theirs, &dir);
+    let traced_ours = traced_paths(&ours, &dir);
+    for _ in 0..10 {
+        for p in [&ours, &theirs] {
+            scrape(p.port).unwrap_or_else(|e| panic!("{} warm-up scrape: {e}", p.name));
+        }
+    }
+
+    let procs = [&ours, &theirs];
+    let mut sides = [Side::default(), Side::default()];
+    let t0: Vec<(u64, u128)> = procs
+        .iter()
+        .map(|p| {
+            (
+                stat_ticks(p.child.id()),
+                cpu_clock_ns(p.child.id()).unwrap_or(0),
+            )
+        })
+        .collect();
+    for i in 0..n {
+        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let (body, wall) = scrape(procs[k].port)
+                .unwrap_or_else(|e| panic!("{} scrape {i}: {e}", procs[k].name));
+            sides[k].walls.push(wall);
+            sides[k].last = body;
+        }
+    }
+    for (k, p) in procs.iter().enumerate() {
+        sides[k].cpu_ticks = stat_ticks(p.child.id()) - t0[k].0;
+        sides[k].cpu_ns = cpu_clock_ns(p.child.id())
+            .unwrap_or(0)
+            .saturating_sub(t0[k].1);
+    }
+    // Per-collector durations: scrape again (outside the timed loop) and average 20 of them.
+    for (k, p) in procs.iter().enumerate() {
+        for _ in 0..20 {
+            let (body, _) = scrape(p.port).expect("scrape");
+            let e = expfmt::parse(&body).expect("parse");
+            for s in e
+                .samples
+                .iter()
+                .filter(|s| s.name == "node_scrape_collector_duration_seconds")
+            {
+                if let Some((_, c)) = s.labels.iter().find(|(k, _)| k == "collector") {
+                    *sides[k].collector_secs.entry(c.clone()).or_default() += s.value / 20.0;
+                }
+            }
+        }
+    }
+    let hwm: Vec<f64> = procs
+        .iter()
+        .map(|p| status_kb(p.child.id(), "VmHWM") / 1024.0)
+        .collect();
+    let rss: Vec<f64> = procs
+        .iter()
+        .map(|p| status_kb(p.child.id(), "VmRSS") / 1024.0)
+        .collect();
+    let tck = clk_tck();
+
+    let cpu_stat: Vec<f64> = sides
+        .iter()
+        .map(|s| s.cpu_ticks as f64 / tck / n as f64 * 1e3)
+        .collect();
+    let cpu_clk: Vec<f64> = sides
+        .iter()
+        .map(|s| s.cpu_ns as f64 / 1e6 / n as f64)
+        .collect();
+    let stats: Vec<(f64, f64, f64)> = sides
+        .iter()
+        .map(|s| {
+            let mut w: Vec<f64> = s.walls.iter().map(|d| ms(*d)).collect();
+            w.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let mean = w.iter().sum::<f64>() / w.len() as f64;
+            (
+                w[w.len() / 2],
+                mean,
+                w[(w.len() * 99 / 100).min(w.len() - 1)],
+            )
+        })
+        .collect();
+    let verdict = |ratio: f64, target: f64| {
+        if ratio <= target {
+            "meets target"
+        } else {
+            "MISSES target"
+        }
+    };
+    println!();
+    println!(
+        "{:<40} {:>10} {:>10} {:>12}  target",
+        "per scrape", "ours", "theirs", "ours/theirs"
+    );
+    let r = cpu_stat[0] / cpu_stat[1];
+    println!(
+        "{:<40} {:>10.3} {:>10.3} {:>12.3}  <= {CPU_TARGET} ({})",
+        "CPU ms, utime+stime /proc/PID/stat",
+        cpu_stat[0],
+        cpu_stat[1],
+        r,
+        verdict(r, CPU_TARGET)
+    );
+    let r = cpu_clk[0] / cpu_clk[1];
+    println!(
+        "{:<40} {:>10.3} {:>10.3} {:>12.3}  <= {CPU_TARGET} ({})",
+        "CPU ms, process CPU clock (ns res.)",
+        cpu_clk[0],
+        cpu_clk[1],
+        r,
+        verdict(r, CPU_TARGET)
+    );
+    println!(
+        "{:<40} {:>10.3} {:>10.3} {:>12.3}",
+        "wall ms, median (client side)",
+        stats[0].0,
+        stats[1].0,
+        stats[0].0 / stats[1].0
+    );
+    println!(
+        "{:<40} {:>10.3} {:>10.3} {:>12.3}",
+        "wall ms, mean",
+        stats[0].1,
+        stats[1].1,
+        stats[0].1 / stats[1].1
+    );
+    println!(
+        "{:<40} {:>10.3} {:>10.3} {:>12.3}",
+        "wall ms, p99",
+        stats[0].2,
+        stats[1].2,
+        stats[0].2 / stats[1].2
+    );
+    let r = hwm[0] / hwm[1];
+    println!(
+        "{:<40} {:>10.1} {:>10.1} {:>12.3}  <= {RSS_TARGET} ({})",
+        "peak RSS MiB (VmHWM)",
+        hwm[0],
+        hwm[1],
+        r,
+        verdict(r, RSS_TARGET)
+    );
+    println!(
+        "{:<40} {:>10.1} {:>10.1} {:>12.3}",
+        "RSS MiB now (VmRSS)",
+        rss[0],
+        rss[1],
+        rss[0] / rss[1]
+    );
+    println!(
+        "(/proc/PID/stat counts in ticks of {:.0} ms: ±{:.3} ms per scrape at N={n})",
+        1e3 / tck,
+        1e3 / tck / n as f64
+    );
+
+    // Sample counts of the shared families.
+    let eo = expfmt::parse(&sides[0].last).expect("parse ours");
+    let et = expfmt::parse(&sides[1].last).expect("parse theirs");
+    let exporter_family = |f: &str| {
+        f.starts_with("go_")
+            || f.starts_with("process_")
+            || f.starts_with("promhttp_")
+            || f == "node_exporter_build_info"
+    };
+    let mut same = 0;
+    let mut differ = Vec::new();
+    for (name, t) in et.families.iter().filter(|(n, _)| !exporter_family(n)) {
+        if let Some(o) = eo.families.get(name) {
+            if o.samples == t.samples {
+                same += 1;
+            } else {
+                differ.push(format!("{name}: ours {} theirs {}", o.samples, t.samples));
+            }
+        }
+    }
+    let only = |a: &expfmt::Exposition, b: &expfmt::Exposition| -> Vec<String> {
+        a.families
+            .keys()
+            .filter(|n| !exporter_family(n) && !b.families.contains_key(*n))
+            .cloned()
+            .collect()
+    };
+    println!();
+    println!(
+        "samples: {} in ours, {} in theirs; {} shared families (without go_/process_/promhttp_/build_info): {} with identical sample counts, {} differ",
+        eo.samples.len(),
+        et.samples.len(),
+        same + differ.len(),
+        same,
+        differ.len()
+    );
+    for d in &differ {
+        println!("  differs: {d}");
+    }
+    let (oo, to) = (only(&eo, &et), only(&et, &eo));
+    if !oo.is_empty() {
+        println!("  families only in ours: {}", oo.join(" "));
+    }
+    if !to.is_empty() {
+        println!("  families only in theirs: {}", to.join(" "));
+    }
+
+    println!();
+    println!("per collector, mean node_scrape_collector_duration_seconds over 20 scrapes (ms):");
+    println!(
+        "  {:<14} {:>9} {:>9} {:>8}",
+        "collector", "ours", "theirs", "ratio"
+    );
+    let mut rows: Vec<(&String, f64, f64)> = sides[1]
+        .collector_secs
+        .iter()
+        .map(|(c, t)| {
+            (
+                c,
+                sides[0].collector_secs.get(c).copied().unwrap_or(f64::NAN),
+                *t,
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+    for (c, o, t) in rows {
+        println!("  {c:<14} {:>9.3} {:>9.3} {:>8.3}", o * 1e3, t * 1e3, o / t);
+    }
+
+    println!();
+    for (who, traced) in [("node_exporter", &traced_theirs), ("ours", &traced_ours)] {
+        match traced {
+            Ok((files, mounts)) => {
+                let (wall, cpu, count) = floor(files, mounts, n);
+                println!(
+                    "floor ({who}'s files): read {} files/dirs + statfs {} mounts ({} usable) {n} times in one process: {:.3} ms wall, {:.3} ms CPU per iteration",
+                    files.len(),
+                    mounts.len(),
+                    count,
+                    ms(wall),
+                    ms(cpu)
+                );
+            }
+            Err(e) => println!("floor ({who}'s files): not measured: {e}"),
+        }
+    }
+    println!("(file lists: what each exporter opened/statfs'd during one scrape, traced with strace -f; /proc/self excluded)");
+    drop(ours);
+    drop(theirs);
+    let _ = std::fs::remove_dir_all(&dir);
+}
