@@ -108,6 +108,7 @@ pub struct Outcome {
 pub struct Scraper {
     namespace: String,
     entries: Vec<Entry>,
+    up_metric: Option<(String, String)>,
 }
 
 impl Scraper {
@@ -116,7 +117,15 @@ impl Scraper {
         Self {
             namespace: namespace.into(),
             entries: Vec::new(),
+            up_metric: None,
         }
+    }
+
+    /// Also reports each collector's success as gauge `name{collector}` (1 or 0), for
+    /// exporters whose established names include one (ipmi_exporter's `ipmi_up`).
+    pub fn up_metric(&mut self, name: impl Into<String>, help: impl Into<String>) -> &mut Self {
+        self.up_metric = Some((name.into(), help.into()));
+        self
     }
 
     /// Adds a collector under `name`.
@@ -222,6 +231,12 @@ impl Scraper {
             }
         }
         add_outcome_metrics(&self.namespace, &outcomes, &mut merged);
+        if let Some((name, help)) = &self.up_metric {
+            let up = merged.gauge(name, help);
+            for o in &outcomes {
+                up.sample(&[("collector", &o.name)], if o.success { 1.0 } else { 0.0 });
+            }
+        }
         merged.normalize();
         (merged, outcomes)
     }
@@ -353,6 +368,24 @@ mod tests {
         assert_eq!(success(&set, "stale"), Some(0.0));
         assert!(set.families().iter().any(|f| f.name == "t_old"));
         assert_eq!(outcomes[0].error.as_deref(), Some("source failed"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn up_metric_mirrors_success() {
+        let mut s = Scraper::new("t");
+        s.up_metric("t_up", "Up.")
+            .add("a", Arc::new(Fixed(1.0)))
+            .add("b", Arc::new(Fails));
+        let (set, _) = s.scrape(Duration::from_secs(1)).await;
+        let up = set.families().iter().find(|f| f.name == "t_up").unwrap();
+        let v = |n: &str| {
+            up.samples
+                .iter()
+                .find(|s| s.labels[0].1 == n)
+                .unwrap()
+                .value
+        };
+        assert_eq!((v("a"), v("b")), (1.0, 0.0));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
