@@ -67,89 +67,89 @@ impl Metrics {
         };
         r.register(
             "notifications_received",
-            "Webhook notifications received (before validation).",
+            "Webhook notifications received (before validation)",
             m.notifications_received.clone(),
         );
         r.register(
             "notifications_stored",
-            "Webhook notifications committed to storage and acknowledged.",
+            "Webhook notifications committed to storage and acknowledged",
             m.notifications_stored.clone(),
         );
         r.register(
             "notifications_rejected",
-            "Webhook notifications not stored, by reason (4xx reasons and storage_error).",
+            "Webhook notifications not stored, by reason (4xx reasons and storage_error)",
             m.notifications_rejected.clone(),
         );
         r.register(
             "alerts_received",
-            "Alerts in received notifications that parsed.",
+            "Alerts in received notifications that parsed",
             m.alerts_received.clone(),
         );
         r.register(
             "alerts_stored",
-            "Alerts committed to storage.",
+            "Alerts committed to storage",
             m.alerts_stored.clone(),
         );
         r.register(
             "alerts_rejected",
-            "Alerts in parsed notifications that were not stored, by reason.",
+            "Alerts in parsed notifications that were not stored, by reason",
             m.alerts_rejected.clone(),
         );
         r.register(
             "alerts_truncated",
-            "Alerts Alertmanager left out of notifications (truncatedAlerts, max_alerts).",
+            "Alerts Alertmanager left out of notifications (truncatedAlerts, max_alerts)",
             m.alerts_truncated.clone(),
         );
         r.register(
             "episodes_created",
-            "New alert episodes (fingerprint, startsAt) stored.",
+            "New alert episodes (fingerprint, startsAt) stored",
             m.episodes_created.clone(),
         );
         r.register(
             "episode_changes",
-            "State changes written to episode history (new, resolved, annotations changed).",
+            "State changes written to episode history (new, resolved, annotations changed)",
             m.episode_changes.clone(),
         );
         r.register(
             "storage_errors",
-            "Storage operations that failed, by operation.",
+            "Storage operations that failed, by operation",
             m.storage_errors.clone(),
         );
         r.register_with_unit(
             "ingest_duration",
-            "Time from receiving a webhook to answering it (parse, queue, commit).",
+            "Time from receiving a webhook to answering it (parse, queue, commit)",
             prometheus_client::registry::Unit::Seconds,
             m.ingest_duration.clone(),
         );
         r.register(
             "storage_batch_notifications",
-            "Notifications committed together in one storage transaction.",
+            "Notifications committed together in one storage transaction",
             m.batch_notifications.clone(),
         );
         r.register_with_unit(
             "storage_size",
-            "Size of the database (SQLite: file + WAL; PostgreSQL: pg_database_size).",
+            "Size of the database (SQLite: file + WAL; PostgreSQL: pg_database_size)",
             prometheus_client::registry::Unit::Bytes,
             m.storage_size.clone(),
         );
         r.register(
             "episodes_firing",
-            "Alert episodes whose last known state is firing.",
+            "Alert episodes whose last known state is firing",
             m.episodes_firing.clone(),
         );
         r.register(
             "storage_up",
-            "1 if the last storage check succeeded, else 0.",
+            "1 if the last storage check succeeded, else 0",
             m.storage_up.clone(),
         );
         r.register(
             "retention_deleted_episodes",
-            "Episodes deleted by retention.",
+            "Episodes deleted by retention",
             m.retention_deleted.clone(),
         );
         r.register(
             "build",
-            "Build information.",
+            "Build information",
             Info::new(vec![
                 ("version".to_string(), version.to_string()),
                 ("backend".to_string(), backend.to_string()),

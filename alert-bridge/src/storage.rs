@@ -812,7 +812,9 @@ mod tests {
         let res = notif(alert("f1", "resolved", "2026-01-01T00:05:00Z", "hot"));
         store_batch(&db, &[res], &mut c).await.unwrap();
         // A late firing replay (e.g. from the second Alertmanager of an HA pair).
-        let s = store_batch(&db, std::slice::from_ref(&fire), &mut c).await.unwrap();
+        let s = store_batch(&db, std::slice::from_ref(&fire), &mut c)
+            .await
+            .unwrap();
         assert_eq!(s.changes, 0);
         let (rows, more) = list(&db, &Query::default()).await.unwrap();
         assert!(!more);
