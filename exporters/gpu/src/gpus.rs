@@ -215,6 +215,11 @@ impl XidStore {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
+        self.record_at(ev, ts);
+    }
+
+    /// Records one event received at `ts` (unix seconds).
+    pub fn record_at(&self, ev: XidEvent, ts: f64) {
         let xid = ev
             .xid
             .map(|x| x.to_string())

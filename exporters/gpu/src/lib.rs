@@ -18,6 +18,9 @@ pub mod fake;
 pub mod gpus;
 pub mod nvml;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 /// Who this exporter is.
