@@ -1,0 +1,239 @@
+//! The Slurm exporter's collectors, one file each, named after the metrics they expose
+//! (`slurm_jobs_*` in [`jobs`], `slurm_node_*`/`slurm_nodes_*` in [`nodes`], ...). Each
+//! reads the poller's last snapshot of the sources it needs and never runs a command.
+//! The compatibility families of prometheus-slurm-exporter and OpenSCOW are produced next to
+//! the native ones they derive from (see the crate README for the mapping).
+
+use std::sync::Arc;
+
+use hpcmon_kit::{Collector, CollectorSpec, Context, MetricSet, PartialMetrics};
+
+use crate::poller::{Data, Poller, Source};
+
+pub mod cluster;
+pub mod command;
+pub mod fairshare;
+pub mod jobs;
+pub mod licenses;
+pub mod nodes;
+pub mod partitions;
+pub mod reservations;
+pub mod scheduler;
+
+/// Label cardinality switches.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LabelFlags {
+    /// Break job counts and allocations down by user (and fair share by user).
+    #[arg(long = "slurm.jobs-by-user", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub by_user: bool,
+    /// Break job counts and allocations down by account.
+    #[arg(long = "slurm.jobs-by-account", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub by_account: bool,
+}
+
+impl Default for LabelFlags {
+    fn default() -> Self {
+        Self {
+            by_user: true,
+            by_account: true,
+        }
+    }
+}
+
+/// Every collector, its default and what it reads.
+pub const SPECS: &[CollectorSpec] = &[
+    CollectorSpec {
+        name: "cluster",
+        default_enabled: true,
+        help: "slurm_cluster_info from scontrol show config",
+    },
+    CollectorSpec {
+        name: "command",
+        default_enabled: true,
+        help: "Success, duration and data age of each Slurm command the poller runs",
+    },
+    CollectorSpec {
+        name: "fairshare",
+        default_enabled: true,
+        help: "Fair share per account (and user) from sshare",
+    },
+    CollectorSpec {
+        name: "jobs",
+        default_enabled: true,
+        help: "Jobs by state/partition/account/user, pending reasons, allocated CPUs/memory/GPUs, arrays (squeue)",
+    },
+    CollectorSpec {
+        name: "licenses",
+        default_enabled: true,
+        help: "License totals and use from scontrol show licenses",
+    },
+    CollectorSpec {
+        name: "nodes",
+        default_enabled: true,
+        help: "Node states and flags, per-node CPUs/memory/GPUs/load, drain reasons (sinfo)",
+    },
+    CollectorSpec {
+        name: "partitions",
+        default_enabled: true,
+        help: "Per-partition CPUs/GPUs/nodes by state and jobs by state (sinfo + squeue)",
+    },
+    CollectorSpec {
+        name: "reservations",
+        default_enabled: true,
+        help: "Reservations from scontrol show reservation",
+    },
+    CollectorSpec {
+        name: "scheduler",
+        default_enabled: true,
+        help: "Scheduler cycle times, queues, threads and RPC statistics from sdiag",
+    },
+];
+
+/// The sources a collector reads.
+pub fn sources_of(name: &str) -> &'static [Source] {
+    match name {
+        "cluster" => &[Source::Config],
+        "fairshare" => &[Source::Sshare],
+        "jobs" => &[Source::Squeue],
+        "licenses" => &[Source::Licenses],
+        "nodes" => &[Source::Sinfo],
+        "partitions" => &[Source::Sinfo, Source::Squeue],
+        "reservations" => &[Source::Reservations],
+        "scheduler" => &[Source::Sdiag],
+        _ => &[],
+    }
+}
+
+/// The sources the enabled collectors need (the poller runs only these).
+pub fn sources_for(enabled: &[&str]) -> Vec<Source> {
+    Source::ALL
+        .into_iter()
+        .filter(|s| enabled.iter().any(|c| sources_of(c).contains(s)))
+        .collect()
+}
+
+/// Builds the collector named `name` (one of [`SPECS`]).
+pub fn build(
+    name: &str,
+    poller: &Poller,
+    labels: &LabelFlags,
+) -> anyhow::Result<Arc<dyn Collector>> {
+    let p = poller.clone();
+    let l = labels.clone();
+    let c: Arc<dyn Collector> = match name {
+        "command" => Arc::new(command::CommandCollector(p)),
+        "cluster" => Arc::new(FromSnapshot::new("cluster", p, l, cluster::collect)),
+        "fairshare" => Arc::new(FromSnapshot::new("fairshare", p, l, fairshare::collect)),
+        "jobs" => Arc::new(FromSnapshot::new("jobs", p, l, jobs::collect)),
+        "licenses" => Arc::new(FromSnapshot::new("licenses", p, l, licenses::collect)),
+        "nodes" => Arc::new(FromSnapshot::new("nodes", p, l, nodes::collect)),
+        "partitions" => Arc::new(FromSnapshot::new("partitions", p, l, partitions::collect)),
+        "reservations" => Arc::new(FromSnapshot::new(
+            "reservations",
+            p,
+            l,
+            reservations::collect,
+        )),
+        "scheduler" => Arc::new(FromSnapshot::new("scheduler", p, l, scheduler::collect)),
+        other => anyhow::bail!("unknown collector {other:?}"),
+    };
+    Ok(c)
+}
+
+/// The data a collector reads: one entry per source of [`sources_of`], in that order.
+pub struct Inputs<'a> {
+    /// The data.
+    pub data: Vec<&'a Data>,
+    /// Label switches.
+    pub labels: &'a LabelFlags,
+}
+
+impl Inputs<'_> {
+    /// The jobs, when this collector reads squeue.
+    pub fn squeue(&self) -> Option<&crate::parse::squeue::Squeue> {
+        self.data.iter().find_map(|d| match d {
+            Data::Squeue(s) => Some(s),
+            _ => None,
+        })
+    }
+    /// The nodes, when this collector reads sinfo.
+    pub fn sinfo(&self) -> Option<&crate::parse::sinfo::Sinfo> {
+        self.data.iter().find_map(|d| match d {
+            Data::Sinfo(s) => Some(s),
+            _ => None,
+        })
+    }
+}
+
+type CollectFn = fn(&Inputs<'_>, &mut MetricSet);
+
+/// A collector computed from the poller's snapshot of its sources.
+pub struct FromSnapshot {
+    name: &'static str,
+    poller: Poller,
+    labels: LabelFlags,
+    f: CollectFn,
+}
+
+impl FromSnapshot {
+    /// A collector `name` that renders its sources' data with `f`.
+    pub fn new(name: &'static str, poller: Poller, labels: LabelFlags, f: CollectFn) -> Self {
+        Self {
+            name,
+            poller,
+            labels,
+            f,
+        }
+    }
+}
+
+impl Collector for FromSnapshot {
+    fn collect(&self, ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
+        self.poller.wait_first_poll(ctx.deadline);
+        let mut data = Vec::new();
+        let mut errors = Vec::new();
+        for &s in sources_of(self.name) {
+            let st = self.poller.state(s).unwrap_or_default();
+            match &st.data {
+                Some(d) => data.push(d.clone()),
+                None => anyhow::bail!(
+                    "no data from {} yet: {}",
+                    s.name(),
+                    st.error.as_deref().unwrap_or("not polled yet")
+                ),
+            }
+            if !st.ok {
+                errors.push(format!(
+                    "{} failed, serving data from the last good snapshot: {}",
+                    s.name(),
+                    st.error.as_deref().unwrap_or("unknown error")
+                ));
+            }
+        }
+        let inputs = Inputs {
+            data: data.iter().map(|d| d.as_ref()).collect(),
+            labels: &self.labels,
+        };
+        (self.f)(&inputs, out);
+        out.gauge(
+            "slurm_collector_stale",
+            "Whether the collector serves data from an earlier snapshot because a Slurm command failed in the latest poll.",
+        )
+        .sample(&[("collector", self.name)], if errors.is_empty() { 0.0 } else { 1.0 });
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(PartialMetrics {
+                metrics: std::mem::take(out),
+                error: errors.join("; "),
+            }
+            .into())
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,140 @@
+//! `squeue` output: one line per job (array tasks expanded by `-r`).
+
+use super::{number, split_fields, tres};
+
+/// The `squeue --Format` the poller uses: `|`-delimited, the free-text reason last.
+pub const FORMAT: &str = "ArrayJobID:|,ArrayTaskID:|,UserName:|,Account:|,Partition:|,State:|,NumNodes:|,NumCPUs:|,tres-alloc:|,tres-per-node:|,tres-per-job:|,Licenses:|,Reason:";
+/// Number of fields in [`FORMAT`].
+pub const FIELDS: usize = 13;
+
+/// One job (or array task).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The array's job id (the job id for a non-array job).
+    pub array_job_id: String,
+    /// Whether this is an array task (`ArrayTaskID` not `N/A`).
+    pub is_array_task: bool,
+    /// User name.
+    pub user: String,
+    /// Account.
+    pub account: String,
+    /// Partition (a pending job may list several, comma-separated).
+    pub partition: String,
+    /// State, uppercase as squeue prints it (`RUNNING`, `PENDING`, ...).
+    pub state: String,
+    /// Pending/state reason (`None` for running jobs).
+    pub reason: String,
+    /// Nodes (allocated, or requested while pending).
+    pub nodes: f64,
+    /// CPUs (allocated, or requested while pending).
+    pub cpus: f64,
+    /// Allocated (or, while pending, requested) TRES.
+    pub tres: tres::Tres,
+    /// Licenses, e.g. `matlab:2` (`None` when none).
+    pub licenses: Option<String>,
+}
+
+/// A parsed `squeue` output.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Squeue {
+    /// The jobs.
+    pub jobs: Vec<Job>,
+    /// Lines that could not be parsed (skipped).
+    pub bad_lines: usize,
+}
+
+fn text(s: &str) -> String {
+    s.trim().to_string()
+}
+
+/// Parses one line of [`FORMAT`] output.
+pub fn parse_line(line: &str) -> Option<Job> {
+    let f = split_fields(line, FIELDS)?;
+    let state = f[5].trim();
+    if state.is_empty() || !state.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+        return None;
+    }
+    let mut t = tres::parse_tres(f[8]);
+    let nodes = number(f[6]).unwrap_or(0.0);
+    if t.gpus == 0.0 {
+        // GPUs not tracked as TRES (no gres/gpu in AccountingStorageTRES, which needs
+        // slurmdbd): fall back to the request, per node times the nodes plus per job.
+        t.gpus = tres::gres_gpus(f[9]) * nodes.max(1.0) + tres::gres_gpus(f[10]);
+    }
+    Some(Job {
+        array_job_id: text(f[0]),
+        is_array_task: super::non_empty(f[1]).is_some(),
+        user: text(f[2]),
+        account: text(f[3]),
+        partition: text(f[4]),
+        state: state.to_string(),
+        nodes,
+        cpus: number(f[7]).unwrap_or(0.0),
+        tres: t,
+        licenses: super::non_empty(f[11]).map(str::to_string),
+        reason: f[12].trim().to_string(),
+    })
+}
+
+/// Parses the whole output; bad lines are counted and skipped.
+pub fn parse(out: &str) -> Squeue {
+    let mut s = Squeue::default();
+    for line in out.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(line) {
+            Some(j) => s.jobs.push(j),
+            None => s.bad_lines += 1,
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../testdata/squeue.txt");
+
+    #[test]
+    fn captured_sample() {
+        let s = parse(SAMPLE);
+        assert_eq!(s.bad_lines, 0);
+        assert!(s.jobs.len() >= 10);
+        let running = s.jobs.iter().filter(|j| j.state == "RUNNING").count();
+        assert!(running > 0);
+        let gpu: f64 = s
+            .jobs
+            .iter()
+            .filter(|j| j.state == "RUNNING")
+            .map(|j| j.tres.gpus)
+            .sum();
+        assert_eq!(gpu, 3.0);
+        assert!(s.jobs.iter().any(|j| j.is_array_task));
+        assert!(s.jobs.iter().any(|j| j.reason == "Dependency"));
+        assert!(s
+            .jobs
+            .iter()
+            .any(|j| j.licenses.as_deref() == Some("matlab:2")));
+    }
+
+    #[test]
+    fn edge_cases() {
+        let j = parse_line("7|N/A|bob|phys|gpu,debug|PENDING|2|8|cpu=8,mem=16G,node=2,billing=8|gres:gpu:a100:2|N/A|(null)|Reason with | pipe").unwrap();
+        assert_eq!(j.partition, "gpu,debug");
+        assert_eq!(j.tres.gpus, 4.0); // 2 per node x 2 nodes
+        assert_eq!(j.reason, "Reason with | pipe");
+        assert!(!j.is_array_task);
+        let j = parse_line("1|3|u|a|p|RUNNING|N/A|N/A||||N/A|None").unwrap();
+        assert_eq!((j.nodes, j.cpus), (0.0, 0.0));
+        assert!(j.is_array_task);
+        assert!(parse_line("garbage").is_none());
+        assert!(parse_line("1|2|3|4|5|running lower|7|8|9|10|11|12|13").is_none());
+        let s = parse("\n\nnot a job\n1|N/A|u|a|p|RUNNING|1|1|cpu=1|N/A|N/A|(null)|None\n");
+        assert_eq!((s.jobs.len(), s.bad_lines), (1, 1));
+        let j = parse_line("1|N/A|u|a|p|RUNNING|1|99999999999999999999|cpu=99999999999999999999|N/A|gres:gpu:1|(null)|None").unwrap();
+        assert_eq!(j.cpus, 1e20);
+        assert_eq!(j.tres.gpus, 1.0); // per job
+    }
+}
