@@ -1,12 +1,152 @@
-//! `conntrack` collector: Conntrack table usage from /proc/sys/net/netfilter.
+//! `conntrack` collector: connection tracking table usage (`node_nf_conntrack_entries`,
+//! `node_nf_conntrack_entries_limit`) from `/proc/sys/net/netfilter/` and the per-CPU
+//! statistics of `/proc/net/stat/nf_conntrack` summed over CPUs
+//! (`node_nf_conntrack_stat_found`, `..._invalid`, `..._drop`, ...), like node_exporter 1.5.
+//! Without the nf_conntrack module the files are absent and the collector fails, as
+//! node_exporter's does (it returns "no data").
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use hpcmon_kit::Collector;
+use anyhow::Context as _;
+use hpcmon_kit::{Collector, Context, MetricSet};
 
+use super::entropy::read_number;
 use super::Config;
 
+/// The statistics node_exporter exposes: column name in the file header, metric, help.
+const STATS: [(&str, &str, &str); 8] = [
+    ("found", "node_nf_conntrack_stat_found", "Number of searched entries which were successful."),
+    ("invalid", "node_nf_conntrack_stat_invalid", "Number of packets seen which can not be tracked."),
+    ("ignore", "node_nf_conntrack_stat_ignore", "Number of packets seen which are already connected to a conntrack entry."),
+    ("insert", "node_nf_conntrack_stat_insert", "Number of entries inserted into the list."),
+    ("insert_failed", "node_nf_conntrack_stat_insert_failed", "Number of entries for which list insertion was attempted but failed."),
+    ("drop", "node_nf_conntrack_stat_drop", "Number of packets dropped due to conntrack failure."),
+    ("early_drop", "node_nf_conntrack_stat_early_drop", "Number of dropped conntrack entries to make room for new ones, if maximum table size was reached."),
+    ("search_restart", "node_nf_conntrack_stat_search_restart", "Number of conntrack table lookups which had to be restarted due to hashtable resizes."),
+];
+
+/// Parses /proc/net/stat/nf_conntrack (a header naming the columns, then one line of hex
+/// numbers per CPU) and sums the [`STATS`] columns over CPUs. Columns are found by name, so
+/// older layouts work; lines whose column count differs from the header are skipped.
+pub(crate) fn parse_stat(text: &str) -> anyhow::Result<[u64; 8]> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .context("empty nf_conntrack statistics")?
+        .split_ascii_whitespace()
+        .collect();
+    let idx: Vec<Option<usize>> = STATS
+        .iter()
+        .map(|(col, _, _)| header.iter().position(|h| h == col))
+        .collect();
+    let mut sums = [0u64; 8];
+    let mut rows = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
+        if f.len() != header.len() {
+            continue;
+        }
+        let Ok(values) = f
+            .iter()
+            .map(|v| u64::from_str_radix(v, 16))
+            .collect::<Result<Vec<u64>, _>>()
+        else {
+            continue;
+        };
+        rows += 1;
+        for (sum, i) in sums.iter_mut().zip(&idx) {
+            if let Some(i) = i {
+                *sum = sum.wrapping_add(values[*i]);
+            }
+        }
+    }
+    anyhow::ensure!(rows > 0, "no per-CPU lines in nf_conntrack statistics");
+    Ok(sums)
+}
+
+struct Conntrack {
+    count: PathBuf,
+    max: PathBuf,
+    stat: PathBuf,
+}
+
 /// Builds the `conntrack` collector.
-pub fn new(_cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    anyhow::bail!("the conntrack collector is not written yet")
+pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(Arc::new(Conntrack {
+        count: cfg.paths.proc("sys/net/netfilter/nf_conntrack_count"),
+        max: cfg.paths.proc("sys/net/netfilter/nf_conntrack_max"),
+        stat: cfg.paths.proc("net/stat/nf_conntrack"),
+    }))
+}
+
+impl Collector for Conntrack {
+    fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
+        let count = read_number(&self.count).context("conntrack is probably not loaded")?;
+        out.gauge(
+            "node_nf_conntrack_entries",
+            "Number of currently allocated flow entries for connection tracking.",
+        )
+        .sample(&[], count);
+        let max = read_number(&self.max)?;
+        out.gauge(
+            "node_nf_conntrack_entries_limit",
+            "Maximum size of connection tracking table.",
+        )
+        .sample(&[], max);
+        let text = std::fs::read_to_string(&self.stat)
+            .with_context(|| format!("reading {}", self.stat.display()))?;
+        let sums = parse_stat(&text)?;
+        for ((_, name, help), v) in STATS.iter().zip(sums) {
+            out.gauge(name, help).sample(&[], v as f64);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::cpu::test_config;
+    use crate::collector::testutil::{assert_golden, render, testdata};
+    use proptest::prelude::*;
+
+    #[test]
+    fn golden_this_machine() {
+        let c = new(&test_config(&testdata().join("fixtures/a-conntrack"), &[])).unwrap();
+        assert_golden("conntrack", &render(&*c).unwrap());
+    }
+
+    #[test]
+    fn golden_old_kernel_layout_busy() {
+        // A 4.x kernel's layout (`searched` column, no `clashres`), busy counters, one
+        // truncated CPU line.
+        let c = new(&test_config(
+            &testdata().join("fixtures/a-conntrack-old"),
+            &[],
+        ))
+        .unwrap();
+        assert_golden("conntrack_old", &render(&*c).unwrap());
+    }
+
+    #[test]
+    fn module_not_loaded_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = render(&*new(&test_config(dir.path(), &[])).unwrap()).unwrap_err();
+        assert!(format!("{err:#}").contains("not loaded"), "{err:#}");
+    }
+
+    proptest! {
+        #[test]
+        fn parser_never_panics(s in "\\PC*") {
+            let _ = parse_stat(&s);
+        }
+
+        #[test]
+        fn parser_survives_mutations(cut in 0usize..700, junk in "[ a-f0-9\\n]{0,20}") {
+            let real = std::fs::read_to_string(testdata().join("fixtures/a-conntrack/proc/net/stat/nf_conntrack")).unwrap();
+            let cut = cut.min(real.len());
+            let _ = parse_stat(&format!("{}{}{}", &real[..cut], junk, &real[cut..]));
+        }
+    }
 }
