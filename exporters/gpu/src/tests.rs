@@ -322,6 +322,7 @@ fn lost_and_reset_required_gpus_are_down_with_a_reason() {
     w.gpus[1].lost = true;
     let (r, text) = render(&*col("info", &set));
     r.unwrap();
+    golden("fake-gpu-lost.prom", &text);
     let u = |i: usize| w.gpus[i].uuid.clone();
     assert_eq!(value(&text, "gpu_up", &[("uuid", &u(0))]), Some(1.0));
     assert_eq!(value(&text, "gpu_up", &[("uuid", &u(1))]), Some(0.0));
