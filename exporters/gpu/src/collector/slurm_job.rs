@@ -69,7 +69,11 @@ pub fn parse_map_file(content: &str) -> Vec<JobRef> {
         } else {
             let mut t = line.split_whitespace();
             j.jobid = t.next().unwrap_or_default().to_string();
-            j.user = t.next().map(user_name).unwrap_or_default();
+            j.user = t
+                .next()
+                .filter(|u| *u != "-")
+                .map(user_name)
+                .unwrap_or_default();
             j.account = t.next().unwrap_or_default().to_string();
         }
         if JOBID.is_match(&j.jobid) {
