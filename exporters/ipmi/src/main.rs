@@ -1,1 +1,104 @@
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use hpcmon_ipmi_exporter::collector::{self, env::Env, LocalBmc};
+use hpcmon_ipmi_exporter::freeipmi::Runtime;
+use hpcmon_ipmi_exporter::remote::{self, ConfigHolder, RemoteState};
+use hpcmon_ipmi_exporter::META;
+use hpcmon_kit::{App, KitArgs, Scraper};
+
+/// Whether `/metrics` reads the local BMC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LocalMode {
+    /// When /dev/ipmi0 (or /dev/ipmi/0, /dev/ipmidev/0) exists.
+    Auto,
+    /// Always (ipmi_up 0 when there is no BMC).
+    On,
+    /// Never; /metrics has only the environment sensors.
+    Off,
+}
+
+/// Command line: the kit's flags plus the exporter's.
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    kit: KitArgs,
+    /// YAML modules for /ipmi (and `local` for /metrics); reloaded on SIGHUP and POST /-/reload.
+    #[arg(long = "config.file", value_name = "FILE")]
+    config_file: Option<PathBuf>,
+    /// Most FreeIPMI processes (BMC sessions) running at once, over all targets.
+    #[arg(long = "ipmi.max-concurrency", default_value_t = 16)]
+    max_concurrency: usize,
+    /// Directory for the per-target FreeIPMI SDR caches (created 0700).
+    #[arg(long = "ipmi.sdr-cache-dir", value_name = "DIR")]
+    sdr_cache_dir: Option<PathBuf>,
+    /// Directory of the FreeIPMI tools; empty: search PATH.
+    #[arg(long = "freeipmi.path", default_value = "/usr/sbin")]
+    freeipmi_path: PathBuf,
+    /// Read the local BMC (in-band) on /metrics.
+    #[arg(long = "ipmi.local", value_enum, default_value = "auto")]
+    local: LocalMode,
+    /// sysfs mount point (for the env collector).
+    #[arg(long = "path.sysfs", default_value = "/sys")]
+    sysfs: PathBuf,
+}
+
+fn main() -> ExitCode {
+    hpcmon_kit::main::<Cli>(META, collector::SPECS, |cli, enabled| {
+        let config = Arc::new(ConfigHolder::load(cli.config_file.clone())?);
+        let cache = cli.sdr_cache_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("hpcmon-ipmi-sdr-{}", nix::unistd::getuid()))
+        });
+        let rt = Arc::new(Runtime::new(
+            cli.max_concurrency,
+            cache,
+            cli.freeipmi_path.clone(),
+        ));
+        let local = match cli.local {
+            LocalMode::On => true,
+            LocalMode::Off => false,
+            LocalMode::Auto => collector::local_bmc_present(),
+        };
+        let mut scraper = Scraper::new(META.namespace);
+        scraper.up_metric(
+            "ipmi_up",
+            "'1' if a scrape of the IPMI device was successful, '0' otherwise.",
+        );
+        for name in enabled {
+            if name == "env" {
+                scraper.add(
+                    name,
+                    Arc::new(Env {
+                        sysfs: cli.sysfs.clone(),
+                        config: config.clone(),
+                    }),
+                );
+            } else if local {
+                scraper.add(
+                    name,
+                    Arc::new(LocalBmc {
+                        name,
+                        rt: rt.clone(),
+                        config: config.clone(),
+                    }),
+                );
+            }
+        }
+        if !local {
+            tracing::info!("no local IPMI device (or --ipmi.local=off): /metrics serves the environment sensors only");
+        }
+        remote::spawn_sighup_reloader(config.clone());
+        let mut app = App::new(scraper);
+        app.routes = remote::routes(Arc::new(RemoteState {
+            rt,
+            config,
+            max_timeout: cli.kit.scrape_timeout,
+        }));
+        app.links.push((
+            "/ipmi?target=127.0.0.1:623&module=default".into(),
+            "Remote BMC (multi-target, /ipmi?target=HOST[:PORT]&module=NAME)".into(),
+        ));
+        Ok(app)
+    })
+}

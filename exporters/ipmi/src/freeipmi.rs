@@ -1,0 +1,327 @@
+//! Running FreeIPMI tools for a target under a deadline.
+//!
+//! Every call goes through [`hpcmon_kit::command::run_unchecked`]: its own process group,
+//! SIGKILLed and reaped at the deadline. Before a call starts it takes a permit from the
+//! global semaphore (`--ipmi.max-concurrency`), waiting at most until the deadline.
+//!
+//! Remote credentials go to FreeIPMI on its stdin as a configuration file
+//! (`--config-file=/dev/stdin` with `username`/`password` lines): never on argv (visible in
+//! `ps`), never on disk. FreeIPMI is also told to give up a little before the deadline
+//! (`--session-timeout`), so a dead BMC normally ends with FreeIPMI's own "connection
+//! timeout" message rather than a kill.
+//!
+//! Each target has its own SDR cache directory. A stale cache ("out of date", which every
+//! BMC whose SDR repository changed produces) is detected in the tool's error output and the
+//! call is retried once with `--sdr-cache-recreate`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail};
+use hpcmon_kit::command::{run_unchecked, Cmd, CommandError};
+use tokio::sync::Semaphore;
+
+use crate::config::Module;
+
+/// State shared by every scrape: the session semaphore, the busy set and paths.
+#[derive(Debug)]
+pub struct Runtime {
+    /// Caps concurrent FreeIPMI processes (BMC sessions) over all targets.
+    pub sessions: Arc<Semaphore>,
+    /// (target, collector) pairs with a call in progress.
+    busy: Mutex<HashSet<String>>,
+    /// Root of the per-target SDR cache directories.
+    pub cache_root: PathBuf,
+    /// Directory of the FreeIPMI binaries; empty: search `PATH`.
+    pub freeipmi_path: PathBuf,
+}
+
+/// Marks (target, collector) busy until dropped.
+pub struct BusyGuard<'a> {
+    rt: &'a Runtime,
+    key: String,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.rt.busy.lock() {
+            b.remove(&self.key);
+        }
+    }
+}
+
+impl Runtime {
+    /// A runtime allowing `max_sessions` concurrent FreeIPMI processes.
+    pub fn new(max_sessions: usize, cache_root: PathBuf, freeipmi_path: PathBuf) -> Self {
+        Runtime {
+            sessions: Arc::new(Semaphore::new(max_sessions.max(1))),
+            busy: Mutex::new(HashSet::new()),
+            cache_root,
+            freeipmi_path,
+        }
+    }
+
+    /// Claims (target, collector); `None` while a previous call for it is still running.
+    pub fn claim(&self, target: &str, collector: &str) -> Option<BusyGuard<'_>> {
+        let key = format!("{target}\u{0}{collector}");
+        let mut b = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        b.insert(key.clone()).then(|| BusyGuard { rt: self, key })
+    }
+
+    fn program(&self, name: &str) -> PathBuf {
+        if self.freeipmi_path.as_os_str().is_empty() {
+            PathBuf::from(name)
+        } else {
+            self.freeipmi_path.join(name)
+        }
+    }
+}
+
+/// What to talk to: the local BMC (in-band) or a remote one, with its module.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `HOST[:PORT]`, or `None` for the local BMC.
+    pub host: Option<String>,
+    /// Settings and credentials.
+    pub module: Arc<Module>,
+}
+
+/// Checks a `target` parameter: a host name or IPv4 address with an optional port. Rejects
+/// anything FreeIPMI would read as an option or as a host range (`node[1-4]`, `a,b`).
+pub fn valid_host(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 255
+        && !t.starts_with('-')
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+}
+
+impl Target {
+    /// The name used in logs and for the busy set: the host, or `local`.
+    pub fn label(&self) -> &str {
+        self.host.as_deref().unwrap_or("local")
+    }
+
+    /// This target's SDR cache directory (created 0700 on first use).
+    pub fn cache_dir(&self, rt: &Runtime) -> PathBuf {
+        let safe: String = self
+            .label()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        rt.cache_root.join(safe)
+    }
+}
+
+fn ensure_dir(p: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !p.is_dir() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(p)
+            .map_err(|e| anyhow!("creating SDR cache directory {}: {e}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// Whether FreeIPMI's error says the SDR cache must be rebuilt.
+pub fn stale_sdr_cache(stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    s.contains("out of date")
+        || (s.contains("sdr cache")
+            && (s.contains("invalid") || s.contains("corrupt") || s.contains("flush")))
+}
+
+/// Options that say which BMC and how (not the tool's own options).
+fn target_args(t: &Target, remaining: Duration) -> (Vec<String>, Option<Vec<u8>>) {
+    let m = &t.module;
+    let mut a = Vec::new();
+    if !m.driver.is_empty() {
+        a.push(format!("--driver-type={}", m.driver));
+    }
+    if !m.workaround_flags.is_empty() {
+        a.push(format!(
+            "--workaround-flags={}",
+            m.workaround_flags.join(",")
+        ));
+    }
+    let Some(host) = &t.host else {
+        return (a, None);
+    };
+    // Let FreeIPMI give up shortly before our deadline (and retransmit within it).
+    let session_ms = (remaining.as_millis() as u64 * 9 / 10).clamp(200, 60_000);
+    let retrans_ms = (session_ms / 4).clamp(50, 1000);
+    a.push(format!("--hostname={host}"));
+    a.push(format!("--privilege-level={}", m.privilege));
+    a.push(format!("--session-timeout={session_ms}"));
+    a.push(format!("--retransmission-timeout={retrans_ms}"));
+    // Credentials through stdin, as FreeIPMI configuration-file lines.
+    a.push("--config-file=/dev/stdin".into());
+    let mut conf = String::new();
+    if !m.user.is_empty() {
+        conf.push_str(&format!("username {}\n", m.user));
+    }
+    if !m.password.expose().is_empty() {
+        conf.push_str(&format!("password {}\n", m.password.expose()));
+    }
+    (a, Some(conf.into_bytes()))
+}
+
+/// Runs FreeIPMI's `program` with `args` against `t`, within `deadline`. With `sdr`, the
+/// target's SDR cache is used (and rebuilt once if stale). Returns stdout; a non-zero exit
+/// is an error carrying FreeIPMI's first stderr line.
+pub async fn run_tool(
+    rt: &Runtime,
+    t: &Target,
+    program: &str,
+    args: &[&str],
+    sdr: bool,
+    deadline: Instant,
+) -> anyhow::Result<String> {
+    let wait = deadline.saturating_duration_since(Instant::now());
+    let _permit = match tokio::time::timeout(wait, rt.sessions.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(_)) => bail!("session semaphore closed"),
+        Err(_) => bail!(
+            "no BMC session slot free before the deadline (--ipmi.max-concurrency={})",
+            rt.sessions.available_permits()
+        ),
+    };
+    let mut recreate = false;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            bail!("deadline passed before {program} could start");
+        }
+        let (targs, stdin) = target_args(t, remaining);
+        let mut cmd = Cmd::new(rt.program(program)).args(targs);
+        if sdr {
+            let dir = t.cache_dir(rt);
+            ensure_dir(&dir)?;
+            cmd = cmd
+                .arg(format!("--sdr-cache-directory={}", dir.display()))
+                .arg("--quiet-cache");
+            if recreate {
+                cmd = cmd.arg("--sdr-cache-recreate");
+            }
+        }
+        cmd = cmd.args(args.iter().copied());
+        if let Some(s) = stdin {
+            cmd = cmd.stdin(s);
+        }
+        let out = match run_unchecked(&cmd, remaining).await {
+            Ok(o) => o,
+            Err(CommandError::Timeout { timeout, .. }) => bail!(
+                "{program} did not finish within {:.3}s; its process group was killed",
+                timeout.as_secs_f64()
+            ),
+            Err(e) => return Err(e.into()),
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        if sdr && !recreate && stale_sdr_cache(&stderr) {
+            tracing::info!(
+                target = t.label(),
+                program,
+                "SDR cache out of date; rebuilding it"
+            );
+            recreate = true;
+            continue;
+        }
+        let first = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("(no error output)");
+        let first: String = first.chars().take(300).collect();
+        bail!("{program} failed ({}): {first}", out.status);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Module, Secret};
+
+    fn module() -> Arc<Module> {
+        let mut m = Module::local_default();
+        m.driver = "LAN_2_0".into();
+        m.user = "admin".into();
+        m.workaround_flags = vec!["opensesspriv".into()];
+        m.password = crate::config::Config::parse("modules:\n  x:\n    password_env: PATH\n")
+            .unwrap()
+            .modules["x"]
+            .password
+            .clone();
+        let _ = Secret::default();
+        Arc::new(m)
+    }
+
+    #[test]
+    fn remote_args_keep_the_password_off_argv() {
+        let t = Target {
+            host: Some("127.0.0.1:623".into()),
+            module: module(),
+        };
+        let (args, stdin) = target_args(&t, Duration::from_secs(2));
+        let pw = t.module.password.expose().to_string();
+        assert!(args.iter().all(|a| !a.contains(&pw)));
+        assert!(args.contains(&"--hostname=127.0.0.1:623".to_string()));
+        assert!(args.contains(&"--session-timeout=1800".to_string()));
+        assert!(args.contains(&"--workaround-flags=opensesspriv".to_string()));
+        let stdin = String::from_utf8(stdin.unwrap()).unwrap();
+        assert!(stdin.starts_with("username admin\npassword "));
+        // Local: no host, no credentials.
+        let l = Target {
+            host: None,
+            module: Arc::new(Module::local_default()),
+        };
+        let (args, stdin) = target_args(&l, Duration::from_secs(2));
+        assert!(args.is_empty() && stdin.is_none());
+    }
+
+    #[test]
+    fn host_validation() {
+        assert!(valid_host("127.0.0.1:22000"));
+        assert!(valid_host("bmc-node01.example.org"));
+        assert!(!valid_host("-h"));
+        assert!(!valid_host("node[1-4]"));
+        assert!(!valid_host("a,b"));
+        assert!(!valid_host("a b"));
+        assert!(!valid_host(""));
+    }
+
+    #[test]
+    fn stale_cache_messages() {
+        assert!(stale_sdr_cache("SDR Cache '/x/sdr-cache-vm.127.0.0.1:22900' out of date: Please flush the cache and regenerate it"));
+        assert!(stale_sdr_cache("ipmi-sensors: SDR Cache invalid"));
+        assert!(!stale_sdr_cache("ipmi-sensors: password invalid"));
+        assert!(!stale_sdr_cache("ipmi-sensors: connection timeout"));
+    }
+
+    #[test]
+    fn busy_claims() {
+        let rt = Runtime::new(2, PathBuf::from("/tmp"), PathBuf::new());
+        let g = rt.claim("h", "ipmi").unwrap();
+        assert!(rt.claim("h", "ipmi").is_none());
+        assert!(rt.claim("h", "sel").is_some());
+        drop(g);
+        assert!(rt.claim("h", "ipmi").is_some());
+        let t = Target {
+            host: Some("10.0.0.1:623".into()),
+            module: module(),
+        };
+        assert_eq!(t.cache_dir(&rt), PathBuf::from("/tmp/10.0.0.1_623"));
+    }
+}
