@@ -29,15 +29,18 @@
 mod alertmanager;
 mod daemon;
 mod http;
+mod pki;
 mod prometheus;
 
 pub use alertmanager::{alert, Alertmanager};
 pub use daemon::{ChildGuard, Daemon};
 pub use http::{client, install_crypto_provider, ClientOptions};
+pub use pki::Pki;
 pub use prometheus::{first_value, Prometheus};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, release it).
@@ -137,4 +140,24 @@ pub async fn wait_ready_with(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Runs an external command to completion with a deadline (the child is killed when it
+/// passes); an error carries the exit status and stderr when it fails.
+pub async fn run_command(cmd: Command, timeout: Duration) -> anyhow::Result<Output> {
+    let desc = format!("{cmd:?}");
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.kill_on_drop(true).stdin(std::process::Stdio::null());
+    let out = tokio::time::timeout(timeout, cmd.output())
+        .await
+        .map_err(|_| anyhow::anyhow!("{desc} did not finish within {timeout:?}"))?
+        .map_err(|e| anyhow::anyhow!("starting {desc}: {e}"))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{desc} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
 }
