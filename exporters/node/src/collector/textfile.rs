@@ -480,7 +480,9 @@ impl Collector for Textfile {
                     let shown = path.to_string_lossy().into_owned();
                     let read = std::fs::metadata(&path).and_then(|m| {
                         if m.is_dir() {
-                            return Err(std::io::Error::other("is a directory"));
+                            // node_exporter reads a directory named *.prom as empty (and
+                            // reports its mtime); so do we.
+                            return Ok((m, Vec::new()));
                         }
                         Ok((m, std::fs::read(&path)?))
                     });
