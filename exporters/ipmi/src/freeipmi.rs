@@ -10,7 +10,7 @@
 //! (`--session-timeout`), so a dead BMC normally ends with FreeIPMI's own "connection
 //! timeout" message rather than a kill.
 //!
-//! Each target has its own SDR cache directory. A stale cache ("out of date", which every
+//! Each target has its own SDR cache directory (one per tool inside it). A stale cache ("out of date", which every
 //! BMC whose SDR repository changed produces) is detected in the tool's error output and the
 //! call is retried once with `--sdr-cache-recreate`.
 
@@ -205,7 +205,9 @@ pub async fn run_tool(
         let (targs, stdin) = target_args(t, remaining);
         let mut cmd = Cmd::new(rt.program(program)).args(targs);
         if sdr {
-            let dir = t.cache_dir(rt);
+            // One cache per (target, tool): the target's collectors run concurrently and two
+            // FreeIPMI processes must not build the same cache file at once.
+            let dir = t.cache_dir(rt).join(program);
             ensure_dir(&dir)?;
             cmd = cmd
                 .arg(format!("--sdr-cache-directory={}", dir.display()))

@@ -29,11 +29,7 @@ pub async fn collect(
         rt,
         t,
         "ipmi-sel",
-        &[
-            "--comma-separated-output",
-            "--output-event-state",
-            "--ignore-unrecognized-events",
-        ],
+        &["--comma-separated-output", "--output-event-state"],
         true,
         deadline,
     )
