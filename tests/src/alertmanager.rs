@@ -2,12 +2,11 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::{json, Value};
 
-use crate::{free_port, require_program, Daemon};
+use crate::{require_program, Daemon};
 
 /// A running Alertmanager with gossip off (`--cluster.listen-address=`), stopped on drop.
 pub struct Alertmanager {
@@ -26,23 +25,22 @@ impl Alertmanager {
             .tempdir()?;
         let config = dir.path().join("alertmanager.yml");
         std::fs::write(&config, config_yaml)?;
-        let port = free_port();
-        let url = format!("http://127.0.0.1:{port}");
-        let mut cmd = Command::new(bin);
-        cmd.current_dir(dir.path())
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--web.external-url={url}"))
-            .arg("--cluster.listen-address=");
-        let mut daemon =
-            Daemon::spawn_logged("alertmanager", cmd, &dir.path().join("alertmanager.log"));
-        daemon
-            .wait_http(&format!("{url}/-/ready"), Duration::from_secs(30))
-            .await?;
+        let log = dir.path().join("alertmanager.log");
+        let (daemon, port) = crate::start_on_free_port(&log, |port| {
+            let mut cmd = Command::new(&bin);
+            cmd.current_dir(dir.path())
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg(format!("--web.external-url=http://127.0.0.1:{port}"))
+                // Gossip off: its default listener is 0.0.0.0:9094.
+                .arg("--cluster.listen-address=");
+            Daemon::spawn_logged("alertmanager", cmd, &log)
+        })
+        .await?;
         Ok(Self {
             daemon,
             dir,

@@ -161,3 +161,32 @@ pub async fn run_command(cmd: Command, timeout: Duration) -> anyhow::Result<Outp
     }
     Ok(out)
 }
+
+/// Starts a daemon on a free port and waits for its `/-/ready`, retrying with another port
+/// (up to 3 times) when the port was taken between [`free_port`] and the daemon's bind.
+/// `spawn` gets the port and must log to `log`.
+pub async fn start_on_free_port(
+    log: &Path,
+    mut spawn: impl FnMut(u16) -> Daemon,
+) -> anyhow::Result<(Daemon, u16)> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let port = free_port();
+        let mut d = spawn(port);
+        let url = format!("http://127.0.0.1:{port}/-/ready");
+        match d.wait_http(&url, Duration::from_secs(30)).await {
+            Ok(()) => return Ok((d, port)),
+            Err(e) => {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                if attempt < 3 && text.contains("address already in use") {
+                    drop(d);
+                    // The log is appended to: truncate it so the next attempt's check is fresh.
+                    let _ = std::fs::write(log, format!("(port {port} was taken; retried)\n"));
+                    continue;
+                }
+                return Err(e);
+            }
+        }
+    }
+}

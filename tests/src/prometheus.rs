@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde_json::Value;
 
-use crate::{free_port, require_program, Daemon};
+use crate::{require_program, Daemon};
 
 /// A running Prometheus, stopped (and its TSDB deleted) on drop.
 ///
@@ -47,25 +47,23 @@ impl Prometheus {
         }
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, config_yaml)?;
-        let port = free_port();
-        let url = format!("http://127.0.0.1:{port}");
-        let mut cmd = Command::new(bin);
-        cmd.current_dir(dir.path())
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--web.external-url={url}"))
-            .arg("--web.enable-lifecycle")
-            .arg("--rules.alert.resend-delay=1s")
-            .args(args);
-        let mut daemon =
-            Daemon::spawn_logged("prometheus", cmd, &dir.path().join("prometheus.log"));
-        daemon
-            .wait_http(&format!("{url}/-/ready"), Duration::from_secs(30))
-            .await?;
+        let log = dir.path().join("prometheus.log");
+        let (daemon, port) = crate::start_on_free_port(&log, |port| {
+            let mut cmd = Command::new(&bin);
+            cmd.current_dir(dir.path())
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg(format!("--web.external-url=http://127.0.0.1:{port}"))
+                .arg("--web.enable-lifecycle")
+                .arg("--rules.alert.resend-delay=1s")
+                .args(args);
+            Daemon::spawn_logged("prometheus", cmd, &log)
+        })
+        .await?;
         Ok(Self {
             daemon,
             dir,
