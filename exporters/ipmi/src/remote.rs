@@ -149,15 +149,20 @@ pub async fn scrape_target(
             }
         }
     }
-    let up = merged.gauge(
+    add_up_metrics(&outcomes, &mut merged);
+    (merged, outcomes)
+}
+
+/// Adds `ipmi_up{collector}` and `ipmi_scrape_collector_{success,duration_seconds}`.
+pub fn add_up_metrics(outcomes: &[Outcome], out: &mut MetricSet) {
+    let up = out.gauge(
         "ipmi_up",
         "'1' if a scrape of the IPMI device was successful, '0' otherwise.",
     );
-    for o in &outcomes {
+    for o in outcomes {
         up.sample(&[("collector", &o.name)], if o.success { 1.0 } else { 0.0 });
     }
-    add_outcome_metrics("ipmi", &outcomes, &mut merged);
-    (merged, outcomes)
+    add_outcome_metrics("ipmi", outcomes, out);
 }
 
 async fn ipmi_handler(
@@ -229,4 +234,53 @@ pub fn spawn_sighup_reloader(config: Arc<ConfigHolder>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::testutil::{golden, text};
+
+    #[test]
+    fn up_and_scrape_metrics_golden() {
+        let o = |name: &str, success: bool, ms: u64| Outcome {
+            name: name.into(),
+            success,
+            duration: Duration::from_millis(ms),
+            error: (!success).then(|| "x".into()),
+        };
+        let mut out = MetricSet::new();
+        add_up_metrics(
+            &[
+                o("ipmi", true, 25),
+                o("dcmi", false, 12),
+                o("sel", true, 40),
+            ],
+            &mut out,
+        );
+        golden("up.prom", &text(out));
+    }
+
+    #[tokio::test]
+    async fn missing_tools_fail_each_collector_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Arc::new(Runtime::new(
+            2,
+            dir.path().join("c"),
+            dir.path().join("no-such-dir"),
+        ));
+        let mut m = Module::local_default();
+        m.collectors = vec!["ipmi".into(), "sel".into(), "chassis".into()];
+        let t = Target {
+            host: Some("127.0.0.1:1".into()),
+            module: Arc::new(m),
+        };
+        let (set, outcomes) = scrape_target(rt, t, Duration::from_secs(2)).await;
+        assert_eq!(outcomes.len(), 3);
+        assert!(outcomes
+            .iter()
+            .all(|o| !o.success && o.error.as_deref().unwrap().contains("cannot run")));
+        let t = text(set);
+        assert!(t.contains("ipmi_up{collector=\"sel\"} 0"), "{t}");
+    }
 }

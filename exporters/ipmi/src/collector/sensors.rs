@@ -166,6 +166,10 @@ mod tests {
                 include_str!("../../testdata/samples/ipmi-sensors-critical.csv"),
                 "sensors-critical.prom",
             ),
+            (
+                include_str!("../../testdata/samples/ipmi-sensors-typed.handmade.csv"),
+                "sensors-typed.prom",
+            ),
         ] {
             let parsed = parse(sample).unwrap();
             let refs: Vec<&Sensor> = parsed.sensors.iter().collect();
