@@ -318,6 +318,72 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// Scrapes both `n` times, interleaved (ABBA), after 10 warm-up scrapes each; CPU deltas of
+/// each process over the loop.
+fn interleaved(procs: [&Proc; 2], n: usize) -> [Side; 2] {
+    for _ in 0..10 {
+        for p in procs {
+            scrape(p.port).unwrap_or_else(|e| panic!("{} warm-up scrape: {e}", p.name));
+        }
+    }
+    let mut sides = [Side::default(), Side::default()];
+    let t0: Vec<(u64, u128)> = procs
+        .iter()
+        .map(|p| {
+            (
+                stat_ticks(p.child.id()),
+                cpu_clock_ns(p.child.id()).unwrap_or(0),
+            )
+        })
+        .collect();
+    for i in 0..n {
+        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for k in order {
+            let (body, wall) = scrape(procs[k].port)
+                .unwrap_or_else(|e| panic!("{} scrape {i}: {e}", procs[k].name));
+            sides[k].walls.push(wall);
+            sides[k].last = body;
+        }
+    }
+    for (k, p) in procs.iter().enumerate() {
+        sides[k].cpu_ticks = stat_ticks(p.child.id()) - t0[k].0;
+        sides[k].cpu_ns = cpu_clock_ns(p.child.id())
+            .unwrap_or(0)
+            .saturating_sub(t0[k].1);
+    }
+    sides
+}
+
+/// CPU ms per scrape of each exporter running only `collectors` (both sides).
+fn cpu_per_scrape(
+    bins: [&str; 2],
+    bases: [&[String]; 2],
+    collectors: &[&str],
+    n: usize,
+    dir: &Path,
+) -> [f64; 2] {
+    let enable: Vec<String> = collectors
+        .iter()
+        .map(|c| format!("--collector.{c}"))
+        .collect();
+    let ours = start(
+        "ours",
+        bins[0],
+        &[bases[0], &enable].concat(),
+        &dir.join("pc-ours.log"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let theirs = start(
+        "theirs",
+        bins[1],
+        &[bases[1], &enable].concat(),
+        &dir.join("pc-theirs.log"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let sides = interleaved([&ours, &theirs], n);
+    [0, 1].map(|k| sides[k].cpu_ns as f64 / 1e6 / n as f64)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 4 {
@@ -383,14 +449,14 @@ fn main() {
     let ours = start(
         "ours",
         ours_bin,
-        &[base, enable.clone()].concat(),
+        &[base.clone(), enable.clone()].concat(),
         &dir.join("ours.log"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let theirs = start(
         "theirs",
         theirs_bin,
-        &[base_theirs, enable].concat(),
+        &[base_theirs.clone(), enable].concat(),
         &dir.join("theirs.log"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -413,38 +479,8 @@ fn main() {
     // File lists for the floor (traced before the timed loop, then warm up again).
     let traced_theirs = traced_paths(&theirs, &dir);
     let traced_ours = traced_paths(&ours, &dir);
-    for _ in 0..10 {
-        for p in [&ours, &theirs] {
-            scrape(p.port).unwrap_or_else(|e| panic!("{} warm-up scrape: {e}", p.name));
-        }
-    }
-
     let procs = [&ours, &theirs];
-    let mut sides = [Side::default(), Side::default()];
-    let t0: Vec<(u64, u128)> = procs
-        .iter()
-        .map(|p| {
-            (
-                stat_ticks(p.child.id()),
-                cpu_clock_ns(p.child.id()).unwrap_or(0),
-            )
-        })
-        .collect();
-    for i in 0..n {
-        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-        for k in order {
-            let (body, wall) = scrape(procs[k].port)
-                .unwrap_or_else(|e| panic!("{} scrape {i}: {e}", procs[k].name));
-            sides[k].walls.push(wall);
-            sides[k].last = body;
-        }
-    }
-    for (k, p) in procs.iter().enumerate() {
-        sides[k].cpu_ticks = stat_ticks(p.child.id()) - t0[k].0;
-        sides[k].cpu_ns = cpu_clock_ns(p.child.id())
-            .unwrap_or(0)
-            .saturating_sub(t0[k].1);
-    }
+    let mut sides = interleaved(procs, n);
     // Per-collector durations: scrape again (outside the timed loop) and average 20 of them.
     for (k, p) in procs.iter().enumerate() {
         for _ in 0..20 {
@@ -654,5 +690,45 @@ fn main() {
     println!("(file lists: what each exporter opened/statfs'd during one scrape, traced with strace -f; /proc/self excluded)");
     drop(ours);
     drop(theirs);
+
+    // Per-collector CPU: each collector alone, minus both exporters' cost with none.
+    let m: usize = std::env::var("BENCH_PER_COLLECTOR_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    if m > 0 {
+        let bins = [ours_bin.as_str(), theirs_bin.as_str()];
+        let bases = [base.as_slice(), base_theirs.as_slice()];
+        let none = cpu_per_scrape(bins, bases, &[], m, &dir);
+        println!();
+        println!(
+            "per collector: CPU ms per scrape with only that collector enabled, minus the exporter with none \
+             ({m} interleaved scrapes each; BENCH_PER_COLLECTOR_N=0 skips)"
+        );
+        println!(
+            "  {:<14} {:>9} {:>9} {:>8}",
+            "collector", "ours", "theirs", "ratio"
+        );
+        println!(
+            "  {:<14} {:>9.3} {:>9.3} {:>8.3}",
+            "(none)",
+            none[0],
+            none[1],
+            none[0] / none[1]
+        );
+        let mut rows = Vec::new();
+        for c in &collectors {
+            let v = cpu_per_scrape(bins, bases, &[c.as_str()], m, &dir);
+            rows.push((c.clone(), v[0] - none[0], v[1] - none[1]));
+        }
+        rows.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+        let (mut so, mut st) = (0.0, 0.0);
+        for (c, o, t) in &rows {
+            so += o;
+            st += t;
+            println!("  {c:<14} {o:>9.3} {t:>9.3} {:>8.3}", o / t);
+        }
+        println!("  {:<14} {so:>9.3} {st:>9.3} {:>8.3}", "(sum)", so / st);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
