@@ -192,6 +192,15 @@ impl Kick {
     }
 }
 
+/// What the health check found.
+enum Health {
+    Ok,
+    /// NVML works, but the GPUs should be enumerated again.
+    Reenumerate(String),
+    /// NVML must be initialised again.
+    Down(GpuError),
+}
+
 /// XID counts and the last XID per GPU, fed by the event thread.
 #[derive(Default)]
 pub struct XidStore {
@@ -316,12 +325,22 @@ impl GpuSet {
                                 w
                             }
                         }
-                    } else if let Err(e) = set.check_health() {
-                        tracing::warn!(error = %e, "NVML unhealthy; initialising again");
-                        set.mark_down(e);
-                        Duration::ZERO
                     } else {
-                        opts.health_interval
+                        match set.check_health() {
+                            Health::Ok => opts.health_interval,
+                            Health::Reenumerate(why) => {
+                                // Swap in a fresh enumeration; keep serving the old one
+                                // meanwhile (no gpu_nvml_up flap).
+                                tracing::info!(%why, "enumerating GPUs again");
+                                let _ = set.init_now();
+                                opts.health_interval
+                            }
+                            Health::Down(e) => {
+                                tracing::warn!(error = %e, "NVML unhealthy; initialising again");
+                                set.mark_down(e);
+                                Duration::ZERO
+                            }
+                        }
                     };
                     drop(set);
                     let (stop, reinit) = kick.wait(wait);
@@ -487,21 +506,24 @@ impl GpuSet {
     }
 
     /// Whether NVML still answers the way it did at initialisation.
-    fn check_health(&self) -> Result<(), GpuError> {
+    fn check_health(&self) -> Health {
         let Some(nvml) = self.nvml.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
-            return Err(GpuError::Uninitialized);
+            return Health::Down(GpuError::Uninitialized);
         };
         let snap = self.snapshot();
-        let count = nvml.device_count()?;
+        let count = match nvml.device_count() {
+            Ok(c) => c,
+            Err(e) => return Health::Down(e),
+        };
         if count as usize != snap.gpus.len() {
-            return Err(GpuError::Other(format!(
+            return Health::Reenumerate(format!(
                 "GPU count changed from {} to {count}",
                 snap.gpus.len()
-            )));
+            ));
         }
-        // A GPU that could not be opened may be back after a reset: enumerate again.
+        // A GPU that could not be opened may be back after a reset.
         if let Some(g) = snap.gpus.iter().find(|g| g.dev.is_none()) {
-            return Err(g.enum_error.clone().unwrap_or(GpuError::GpuLost));
+            return Health::Reenumerate(format!("GPU {} could not be opened", g.index));
         }
         // Every probe failing is what a driver reload looks like through old handles.
         let all_failed = !snap.gpus.is_empty()
@@ -512,9 +534,9 @@ impl GpuSet {
                 )
             });
         if all_failed {
-            return Err(GpuError::GpuLost);
+            return Health::Reenumerate("every GPU failed its probe".into());
         }
-        Ok(())
+        Health::Ok
     }
 
     /// Reads every openable GPU with `f`, each on its own thread, and waits for them until

@@ -814,3 +814,26 @@ mod parsers {
         }
     }
 }
+
+#[test]
+fn a_gpu_lost_at_enumeration_is_picked_up_after_its_reset_without_nvml_flapping() {
+    let mut w = FakeWorld::with_gpus(2);
+    w.gpus[1].lost = true;
+    let (b, set) = set_with(w);
+    set.start();
+    assert!(set.snapshot().gpus[1].dev.is_none());
+    // Re-enumerations happen every health interval; NVML stays up throughout.
+    let end = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < end {
+        assert!(set.snapshot().up);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    b.edit(|w| w.gpus[1].lost = false);
+    wait_until("GPU 1 back", Duration::from_secs(5), || {
+        set.snapshot().gpus.get(1).is_some_and(|g| g.dev.is_some())
+    });
+    let (_, t) = render(&*col("info", &set));
+    assert_eq!(t.matches("gpu_up{").count(), 2);
+    assert!(!t.contains("gpu_up_reason{"), "{t}");
+    set.stop();
+}
