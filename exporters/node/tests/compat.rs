@@ -420,7 +420,6 @@ fn promtool_problems(dir: &Path, name: &str, body: &str) -> BTreeSet<String> {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "until the node collectors land (stubs still fail to build); run with --ignored"]
 fn compatible_with_debian_node_exporter() {
     let theirs_have = their_collectors();
     assert!(
