@@ -6,8 +6,11 @@
 # Usage: scripts/slurm-cluster.sh start|stop|status|env
 # Environment:
 #   HPCMON_SLURM_DIR   state directory (config, logs, spool, state); default $ROOT/.run/slurm
-#   HPCMON_SLURM_PORT  slurmctld port (default 21817); slurmd ports are 21001-21004 and
-#                      21011-21012 (the slurm block 21000-21999 of the project's test ports)
+#   HPCMON_SLURM_PORT  slurmctld port (default 21817, in the slurm block 21000-21999 of the
+#                      project's test ports)
+#   HPCMON_SLURM_NODE_PORT  first slurmd port (default 21001): n1-n4 use it and the next
+#                      three, gpu1-gpu2 it+10 and it+11. The demo uses 19817/19801 so that it
+#                      can run next to the tests.
 #   KEEP_MUNGE=1       on stop, leave a munged this script started running
 # Clients: export SLURM_CONF=$HPCMON_SLURM_DIR/etc/slurm.conf  (or: eval "$(slurm-cluster.sh env)")
 #
@@ -18,6 +21,7 @@ S=${HPCMON_SLURM_DIR:-$ROOT/.run/slurm}
 mkdir -p "$S"; S=$(cd "$S" && pwd)
 ETC=$S/etc; RUN=$S/run; LOG=$S/log
 CTLD_PORT=${HPCMON_SLURM_PORT:-21817}
+NODE_PORT=${HPCMON_SLURM_NODE_PORT:-21001}
 export SLURM_CONF=$ETC/slurm.conf
 HOST=$(hostname -s)
 NODES="n1 n2 n3 n4 gpu1 gpu2"
@@ -78,8 +82,8 @@ InactiveLimit=0
 KillWait=5
 GresTypes=gpu
 Licenses=matlab:4,ansys:2
-NodeName=n[1-4] NodeHostname=$HOST NodeAddr=127.0.0.1 Port=21001-21004 CPUs=2 RealMemory=2000 Feature=cpu,ib State=UNKNOWN
-NodeName=gpu[1-2] NodeHostname=$HOST NodeAddr=127.0.0.1 Port=21011-21012 CPUs=2 RealMemory=2000 Gres=gpu:a100:2 Feature=gpu State=UNKNOWN
+NodeName=n[1-4] NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$NODE_PORT-$((NODE_PORT + 3)) CPUs=2 RealMemory=2000 Feature=cpu,ib State=UNKNOWN
+NodeName=gpu[1-2] NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((NODE_PORT + 10))-$((NODE_PORT + 11)) CPUs=2 RealMemory=2000 Gres=gpu:a100:2 Feature=gpu State=UNKNOWN
 PartitionName=debug Nodes=n[1-4] Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=gpu[1-2] MaxTime=60 State=UP
 EOF
