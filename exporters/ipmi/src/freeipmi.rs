@@ -30,6 +30,7 @@ use crate::config::Module;
 pub struct Runtime {
     /// Caps concurrent FreeIPMI processes (BMC sessions) over all targets.
     pub sessions: Arc<Semaphore>,
+    max_sessions: usize,
     /// (target, collector) pairs with a call in progress.
     busy: Mutex<HashSet<String>>,
     /// Root of the per-target SDR cache directories.
@@ -57,6 +58,7 @@ impl Runtime {
     pub fn new(max_sessions: usize, cache_root: PathBuf, freeipmi_path: PathBuf) -> Self {
         Runtime {
             sessions: Arc::new(Semaphore::new(max_sessions.max(1))),
+            max_sessions: max_sessions.max(1),
             busy: Mutex::new(HashSet::new()),
             cache_root,
             freeipmi_path,
@@ -193,7 +195,7 @@ pub async fn run_tool(
         Ok(Err(_)) => bail!("session semaphore closed"),
         Err(_) => bail!(
             "no BMC session slot free before the deadline (--ipmi.max-concurrency={})",
-            rt.sessions.available_permits()
+            rt.max_sessions
         ),
     };
     let mut recreate = false;

@@ -451,3 +451,54 @@ fn metrics_without_a_local_bmc_serves_the_environment() {
         assert!(b.contains("env_fan_speed_rpm"), "{b}");
     }
 }
+
+#[test]
+fn concurrency_cap_bounds_freeipmi_processes() {
+    let sim = Sim::start(4);
+    let pw = password_file(sim.dir.path(), "password");
+    let e = Exporter::start(
+        &format!(
+            "modules:\n{}",
+            module_yaml("default", &pw, "ipmi, chassis, bmc, sel", "")
+        ),
+        &["--ipmi.max-concurrency=2"],
+    );
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut peak = 0;
+    std::thread::scope(|s| {
+        let poller = s.spawn(|| {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(processes(e.pid(), "").len());
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            peak
+        });
+        for _round in 0..3 {
+            let hs: Vec<_> = (1..=4)
+                .map(|i| {
+                    let (e, t) = (&e, sim.target(i));
+                    s.spawn(move || e.scrape(&t, "default", 10.0))
+                })
+                .collect();
+            for h in hs {
+                let b = h.join().unwrap();
+                for c in ["ipmi", "chassis", "bmc", "sel"] {
+                    assert_eq!(
+                        value(&b, &format!("ipmi_up{{collector=\"{c}\"}}")),
+                        Some(1.0),
+                        "{c}: {b}"
+                    );
+                }
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        peak = poller.join().unwrap();
+    });
+    eprintln!("peak FreeIPMI processes with --ipmi.max-concurrency=2: {peak}");
+    assert!(
+        peak <= 2,
+        "{peak} FreeIPMI processes at once with a cap of 2"
+    );
+    assert!(peak >= 1, "the poller never saw a FreeIPMI process");
+}
