@@ -51,8 +51,8 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     let by_account = inp.labels.by_account;
     fn who(j: &crate::parse::squeue::Job, by_account: bool, by_user: bool) -> (&str, &str) {
         (
-            if by_account { j.account.as_str() } else { "" },
-            if by_user { j.user.as_str() } else { "" },
+            if by_account { &*j.account } else { "" },
+            if by_user { &*j.user } else { "" },
         )
     }
 
@@ -65,20 +65,18 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     let mut pending_dep = 0.0;
     for j in &q.jobs {
         let (a, u) = who(j, by_account, by_user);
-        *counts
-            .entry((j.state.as_str(), j.partition.as_str(), a, u))
-            .or_default() += 1.0;
-        *by_state.entry(j.state.as_str()).or_default() += 1.0;
-        if j.state == "PENDING" {
+        *counts.entry((&*j.state, &*j.partition, a, u)).or_default() += 1.0;
+        *by_state.entry(&*j.state).or_default() += 1.0;
+        if &*j.state == "PENDING" {
             *pending
-                .entry((j.partition.as_str(), reason_label(&j.reason)))
+                .entry((&*j.partition, reason_label(&j.reason)))
                 .or_default() += 1.0;
-            if j.reason == "Dependency" {
+            if &*j.reason == "Dependency" {
                 pending_dep += 1.0;
             }
         }
-        if ALLOCATING_STATES.contains(&j.state.as_str()) {
-            let e = alloc.entry((j.partition.as_str(), a, u)).or_default();
+        if ALLOCATING_STATES.contains(&&*j.state) {
+            let e = alloc.entry((&*j.partition, a, u)).or_default();
             e.cpus += if j.tres.cpus > 0.0 {
                 j.tres.cpus
             } else {
@@ -93,8 +91,8 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
             };
         }
         if j.is_array_task {
-            *array_tasks.entry(j.state.as_str()).or_default() += 1.0;
-            arrays.insert(j.array_job_id.as_str());
+            *array_tasks.entry(&*j.state).or_default() += 1.0;
+            arrays.insert(&*j.array_job_id);
         }
     }
 

@@ -17,7 +17,7 @@ struct Part {
     gpus_used: f64,
     nodes: BTreeMap<String, f64>,
     flags: BTreeMap<String, f64>,
-    jobs: BTreeMap<String, f64>,
+    jobs: BTreeMap<std::sync::Arc<str>, f64>,
     pending_cpus: f64,
     pending_nodes: f64,
     pending_max_cpus: f64,
@@ -55,7 +55,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         for p in j.partition.split(',').filter(|p| !p.is_empty()) {
             let Some(e) = parts.get_mut(p) else { continue };
             *e.jobs.entry(j.state.clone()).or_default() += 1.0;
-            if j.state == "PENDING" {
+            if &*j.state == "PENDING" {
                 e.pending_cpus += j.cpus;
                 e.pending_nodes += j.nodes;
                 e.pending_max_cpus = e.pending_max_cpus.max(j.cpus);

@@ -58,11 +58,28 @@ pub fn memory_bytes(s: &str, default_unit: f64) -> Option<f64> {
 /// One megabyte, the unit of Slurm's unsuffixed memory numbers.
 pub const MB: f64 = 1024.0 * 1024.0;
 
-/// Splits `line` into exactly `n` fields at `|`: the last field takes the rest of the line
-/// (so a free-text field may contain `|`). `None` if there are fewer than `n` fields.
-pub fn split_fields(line: &str, n: usize) -> Option<Vec<&str>> {
-    let v: Vec<&str> = line.splitn(n, '|').collect();
-    (v.len() == n).then_some(v)
+/// Splits `line` into exactly `N` fields at `|`: the last field takes the rest of the line
+/// (so a free-text field may contain `|`). `None` if there are fewer than `N` fields.
+pub fn split_fields<const N: usize>(line: &str) -> Option<[&str; N]> {
+    let mut out = [""; N];
+    let b = line.as_bytes();
+    let mut start = 0;
+    let mut k = 0;
+    if N == 0 {
+        return Some(out);
+    }
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'|' && k + 1 < N {
+            out[k] = &line[start..i];
+            k += 1;
+            start = i + 1;
+        }
+    }
+    if k + 1 != N {
+        return None;
+    }
+    out[N - 1] = &line[start..];
+    Some(out)
 }
 
 /// Splits at `sep` outside parentheses: `gpu:a100:1(IDX:0,2),mps:0` gives two items.
@@ -157,8 +174,8 @@ mod tests {
                 ("Flags", "X")
             ]
         );
-        assert_eq!(split_fields("a|b|c|d", 3), Some(vec!["a", "b", "c|d"]));
-        assert_eq!(split_fields("a|b", 3), None);
+        assert_eq!(split_fields::<3>("a|b|c|d"), Some(["a", "b", "c|d"]));
+        assert_eq!(split_fields::<3>("a|b"), None);
     }
 }
 

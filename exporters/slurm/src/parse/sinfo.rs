@@ -76,7 +76,7 @@ fn cpus_state(s: &str) -> Option<[f64; 4]> {
 /// Parses one line of [`FORMAT`] output into a node (with one partition) and whether that
 /// partition is the default one.
 pub fn parse_line(line: &str) -> Option<(Node, Option<(String, bool)>)> {
-    let f = split_fields(line, FIELDS)?;
+    let f = split_fields::<FIELDS>(line)?;
     let name = f[0].trim();
     if name.is_empty() || name.contains(char::is_whitespace) {
         return None;

@@ -1,5 +1,8 @@
 //! `squeue` output: one line per job (array tasks expanded by `-r`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use super::{number, split_fields, tres};
 
 /// The `squeue --Format` the poller uses: `|`-delimited, the free-text reason last.
@@ -11,19 +14,19 @@ pub const FIELDS: usize = 13;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// The array's job id (the job id for a non-array job).
-    pub array_job_id: String,
+    pub array_job_id: Arc<str>,
     /// Whether this is an array task (`ArrayTaskID` not `N/A`).
     pub is_array_task: bool,
     /// User name.
-    pub user: String,
+    pub user: Arc<str>,
     /// Account.
-    pub account: String,
+    pub account: Arc<str>,
     /// Partition (a pending job may list several, comma-separated).
-    pub partition: String,
+    pub partition: Arc<str>,
     /// State, uppercase as squeue prints it (`RUNNING`, `PENDING`, ...).
-    pub state: String,
+    pub state: Arc<str>,
     /// Pending/state reason (`None` for running jobs).
-    pub reason: String,
+    pub reason: Arc<str>,
     /// Nodes (allocated, or requested while pending).
     pub nodes: f64,
     /// CPUs (allocated, or requested while pending).
@@ -43,47 +46,64 @@ pub struct Squeue {
     pub bad_lines: usize,
 }
 
-fn text(s: &str) -> String {
-    s.trim().to_string()
+/// Shares the few distinct user/account/partition/state/reason strings between jobs.
+#[derive(Default)]
+pub struct Interner<'a>(HashMap<&'a str, Arc<str>>);
+
+impl<'a> Interner<'a> {
+    fn get(&mut self, s: &'a str) -> Arc<str> {
+        let s = s.trim();
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(s, a.clone());
+        a
+    }
 }
 
 /// Parses one line of [`FORMAT`] output.
 pub fn parse_line(line: &str) -> Option<Job> {
-    let f = split_fields(line, FIELDS)?;
+    parse_line_with(line, &mut Interner::default())
+}
+
+fn parse_line_with<'a>(line: &'a str, int: &mut Interner<'a>) -> Option<Job> {
+    let f = split_fields::<FIELDS>(line)?;
     let state = f[5].trim();
     if state.is_empty() || !state.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
         return None;
     }
     let mut t = tres::parse_tres(f[8]);
     let nodes = number(f[6]).unwrap_or(0.0);
-    if t.gpus == 0.0 {
+    if t.gpus == 0.0 && (super::non_empty(f[9]).is_some() || super::non_empty(f[10]).is_some()) {
         // GPUs not tracked as TRES (no gres/gpu in AccountingStorageTRES, which needs
         // slurmdbd): fall back to the request, per node times the nodes plus per job.
         t.gpus = tres::gres_gpus(f[9]) * nodes.max(1.0) + tres::gres_gpus(f[10]);
     }
     Some(Job {
-        array_job_id: text(f[0]),
+        array_job_id: int.get(f[0]),
         is_array_task: super::non_empty(f[1]).is_some(),
-        user: text(f[2]),
-        account: text(f[3]),
-        partition: text(f[4]),
-        state: state.to_string(),
+        user: int.get(f[2]),
+        account: int.get(f[3]),
+        partition: int.get(f[4]),
+        state: int.get(state),
         nodes,
         cpus: number(f[7]).unwrap_or(0.0),
         tres: t,
         licenses: super::non_empty(f[11]).map(str::to_string),
-        reason: f[12].trim().to_string(),
+        reason: int.get(f[12]),
     })
 }
 
 /// Parses the whole output; bad lines are counted and skipped.
 pub fn parse(out: &str) -> Squeue {
     let mut s = Squeue::default();
+    let mut int = Interner::default();
     for line in out.lines() {
         if line.trim().is_empty() {
             continue;
         }
-        match parse_line(line) {
+        match parse_line_with(line, &mut int) {
             Some(j) => s.jobs.push(j),
             None => s.bad_lines += 1,
         }
@@ -102,17 +122,17 @@ mod tests {
         let s = parse(SAMPLE);
         assert_eq!(s.bad_lines, 0);
         assert!(s.jobs.len() >= 10);
-        let running = s.jobs.iter().filter(|j| j.state == "RUNNING").count();
+        let running = s.jobs.iter().filter(|j| &*j.state == "RUNNING").count();
         assert!(running > 0);
         let gpu: f64 = s
             .jobs
             .iter()
-            .filter(|j| j.state == "RUNNING")
+            .filter(|j| &*j.state == "RUNNING")
             .map(|j| j.tres.gpus)
             .sum();
         assert_eq!(gpu, 3.0);
         assert!(s.jobs.iter().any(|j| j.is_array_task));
-        assert!(s.jobs.iter().any(|j| j.reason == "Dependency"));
+        assert!(s.jobs.iter().any(|j| &*j.reason == "Dependency"));
         assert!(s
             .jobs
             .iter()
@@ -122,9 +142,9 @@ mod tests {
     #[test]
     fn edge_cases() {
         let j = parse_line("7|N/A|bob|phys|gpu,debug|PENDING|2|8|cpu=8,mem=16G,node=2,billing=8|gres:gpu:a100:2|N/A|(null)|Reason with | pipe").unwrap();
-        assert_eq!(j.partition, "gpu,debug");
+        assert_eq!(&*j.partition, "gpu,debug");
         assert_eq!(j.tres.gpus, 4.0); // 2 per node x 2 nodes
-        assert_eq!(j.reason, "Reason with | pipe");
+        assert_eq!(&*j.reason, "Reason with | pipe");
         assert!(!j.is_array_task);
         let j = parse_line("1|3|u|a|p|RUNNING|N/A|N/A||||N/A|None").unwrap();
         assert_eq!((j.nodes, j.cpus), (0.0, 0.0));

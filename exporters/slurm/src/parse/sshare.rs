@@ -28,7 +28,7 @@ pub struct Share {
 pub fn parse(out: &str) -> Vec<Share> {
     out.lines()
         .filter_map(|line| {
-            let f = split_fields(line, 7)?;
+            let f = split_fields::<7>(line)?;
             let account = f[0].trim();
             if account.is_empty() || account.contains('|') {
                 return None;

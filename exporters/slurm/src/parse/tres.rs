@@ -42,6 +42,9 @@ pub fn parse_tres(s: &str) -> Tres {
 /// Number of GPUs in a GRES string (`sinfo %G`/`GresUsed`, `squeue tres-per-node`): the
 /// count of every `gpu` entry, with or without a type and a `gres:`/`gres/` prefix.
 pub fn gres_gpus(s: &str) -> f64 {
+    if super::non_empty(s).is_none() || !s.contains("gpu") {
+        return 0.0;
+    }
     let mut total = 0.0;
     for item in split_outside_parens(s.trim(), ',') {
         let item = item.split('(').next().unwrap_or("").trim();
