@@ -6,12 +6,14 @@
 //! are reported relative to `--path.rootfs` and `statfs(2)` is called on `<rootfs>/<mountpoint>`.
 //!
 //! **Stuck mounts.** `statfs` on a dead NFS server or a stopped FUSE daemon blocks in the kernel
-//! and cannot be cancelled. Each `statfs` therefore runs on its own small thread and the scrape
-//! waits at most `--collector.filesystem.mount-timeout` (and never past the scrape deadline).
-//! A mount whose call has not returned is reported `node_filesystem_device_error 1` and is
-//! *not* asked again while its call is outstanding: at most one thread per mount can be stuck,
-//! so repeated scrapes of a hung mount do not grow the thread count. When the call finally
-//! returns, the mount is polled normally again.
+//! and cannot be cancelled. The calls therefore run on a long-lived worker thread (one after
+//! the other, as node_exporter does, so a scrape creates no thread), and the scrape waits for
+//! each at most `--collector.filesystem.mount-timeout`, never past the scrape deadline. A
+//! mount whose call does not return in time is reported `node_filesystem_device_error 1`;
+//! the worker stuck in it is left behind and a fresh one serves the other mounts. While that
+//! call is outstanding the mount is *not* asked again, so at most one thread per hung mount
+//! exists and repeated scrapes do not grow the thread count. When the call finally returns,
+//! the stuck thread exits and the mount is polled normally again.
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -188,6 +190,33 @@ pub struct Filesystem {
     timeout: Duration,
     /// Mount points with a `statfs` call still running (stuck, or not yet returned).
     outstanding: Arc<Mutex<HashSet<String>>>,
+    /// The statfs worker thread's queue (None until first use or after it got stuck).
+    worker: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+/// A statfs request for the worker: the path, its mount point key and where to answer.
+struct Job {
+    path: PathBuf,
+    key: String,
+    reply: mpsc::Sender<std::io::Result<Stats>>,
+}
+
+/// Starts a statfs worker: one long-lived thread that runs the requests in turn, so a scrape
+/// costs no thread creation. It ends when its queue's sender is dropped — at once when idle,
+/// or when its stuck call finally returns.
+fn spawn_worker(outstanding: Arc<Mutex<HashSet<String>>>) -> std::io::Result<mpsc::Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("statfs".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            for job in rx {
+                let r = statfs(&job.path);
+                outstanding.lock().expect("poisoned").remove(&job.key);
+                let _ = job.reply.send(r);
+            }
+        })?;
+    Ok(tx)
 }
 
 impl Filesystem {
@@ -213,6 +242,7 @@ impl Filesystem {
                 .transpose()?,
             timeout: flags.mount_timeout,
             outstanding: Arc::default(),
+            worker: Mutex::new(None),
         })
     }
 
@@ -254,12 +284,11 @@ impl Collector for Filesystem {
             })
             .collect();
 
-        // Start one statfs per mount that has none outstanding; results come back by index.
-        let (tx, rx) = mpsc::channel::<(usize, std::io::Result<Stats>)>();
+        // One statfs at a time on the long-lived worker thread; a mount whose call is still
+        // outstanding from an earlier scrape is not asked again.
+        let mut worker = self.worker.lock().expect("poisoned");
         let mut results: Vec<Option<std::io::Result<Stats>>> = Vec::with_capacity(mounts.len());
-        let mut pending = 0usize;
-        for (i, m) in mounts.iter().enumerate() {
-            results.push(None);
+        for m in &mounts {
             if !self
                 .outstanding
                 .lock()
@@ -267,43 +296,64 @@ impl Collector for Filesystem {
                 .insert(m.mountpoint.clone())
             {
                 tracing::debug!(mountpoint = %m.mountpoint, "statfs still outstanding, marking device_error");
+                results.push(None);
                 continue;
             }
-            let path = self.rootfs.join(m.mountpoint.trim_start_matches('/'));
-            let tx = tx.clone();
-            let outstanding = Arc::clone(&self.outstanding);
-            let key = m.mountpoint.clone();
-            let spawned = std::thread::Builder::new()
-                .name("statfs".into())
-                .stack_size(64 * 1024)
-                .spawn(move || {
-                    let r = statfs(&path);
-                    outstanding.lock().expect("poisoned").remove(&key);
-                    let _ = tx.send((i, r));
-                });
-            match spawned {
-                Ok(_) => pending += 1,
-                Err(e) => {
+            let left = ctx.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.outstanding
+                    .lock()
+                    .expect("poisoned")
+                    .remove(&m.mountpoint);
+                results.push(None);
+                continue;
+            }
+            let (reply, answer) = mpsc::channel();
+            let job = Job {
+                path: self.rootfs.join(m.mountpoint.trim_start_matches('/')),
+                key: m.mountpoint.clone(),
+                reply,
+            };
+            let unsent = match worker.as_ref() {
+                Some(tx) => tx.send(job).err().map(|e| e.0),
+                None => Some(job),
+            };
+            if let Some(job) = unsent {
+                match spawn_worker(Arc::clone(&self.outstanding)) {
+                    Ok(tx) => {
+                        // The new worker's receiver is alive: this send cannot fail.
+                        let _ = tx.send(job);
+                        *worker = Some(tx);
+                    }
+                    Err(e) => {
+                        self.outstanding
+                            .lock()
+                            .expect("poisoned")
+                            .remove(&m.mountpoint);
+                        results.push(Some(Err(e)));
+                        continue;
+                    }
+                }
+            }
+            match answer.recv_timeout(self.timeout.min(left)) {
+                Ok(r) => results.push(Some(r)),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // Stuck in the kernel: leave that thread to finish (it then exits, as
+                    // its channel is dropped here) and use a fresh worker for the rest.
+                    *worker = None;
+                    results.push(None);
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
                     self.outstanding
                         .lock()
                         .expect("poisoned")
                         .remove(&m.mountpoint);
-                    results[i] = Some(Err(e));
+                    *worker = None;
+                    results.push(Some(Err(std::io::Error::other("statfs worker died"))));
                 }
             }
         }
-        drop(tx);
-        let deadline = (Instant::now() + self.timeout).min(ctx.deadline);
-        while pending > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok((i, r)) => {
-                    results[i] = Some(r);
-                    pending -= 1;
-                }
-                Err(_) => break,
-            }
-        }
+        drop(worker);
 
         for (m, r) in mounts.iter().zip(results) {
             let labels = [
