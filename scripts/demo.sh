@@ -5,6 +5,7 @@
 #                             Alertmanager and Prometheus; print the URLs
 #   scripts/demo.sh stop      stop everything started
 #   scripts/demo.sh status    what runs, and Prometheus' view of its targets
+#   (DEMO_PROFILE=debug scripts/demo.sh start: debug binaries, quicker to build)
 #
 # Parts: every scripts/demo.d/NN-NAME.sh is sourced (in a subshell, in name order) with
 #   ROOT  the repository        BIN  the release binaries     RUN  the state dir (.run/demo)
@@ -23,7 +24,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=$ROOT/.run/demo
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR=$ROOT/$TARGET_DIR ;; esac
-BIN=$TARGET_DIR/release
+# DEMO_PROFILE=debug uses (and builds) debug binaries instead: quicker while developing.
+PROFILE=${DEMO_PROFILE:-release}
+case "$PROFILE" in
+  release) BUILD_FLAGS=(--release) ;;
+  debug) BUILD_FLAGS=() ;;
+  *) echo "DEMO_PROFILE must be release or debug" >&2; exit 2 ;;
+esac
+BIN=$TARGET_DIR/$PROFILE
 PROM_PORT=19090
 AM_PORT=19093
 BRIDGE_WEBHOOK=http://127.0.0.1:19780/webhook
@@ -127,7 +135,7 @@ status() {
 import json, sys
 for t in json.load(sys.stdin)["data"]["activeTargets"]:
     err = (" (" + t["lastError"] + ")") if t.get("lastError") else ""
-    print(f"  {t[\"health\"]:8} {t[\"labels\"][\"job\"]:16} {t[\"scrapeUrl\"]}{err}")
+    print("  %-8s %-16s %s%s" % (t["health"], t["labels"]["job"], t["scrapeUrl"], err))
 '
   fi
   [ -f "$RUN/urls" ] && { say ""; cat "$RUN/urls"; }
@@ -196,8 +204,8 @@ start() {
   # Parts may name the extra package groups they need in a line "# deps: GROUP...".
   for g in $(sed -n 's/^# deps: *//p' "$ROOT"/scripts/demo.d/*.sh 2>/dev/null); do groups+=("$g"); done
   "$ROOT/scripts/install-deps.sh" $(printf '%s\n' "${groups[@]}" | sort -u)
-  say "demo: building release binaries (cargo build --release --workspace --bins)"
-  if ! (cd "$ROOT" && cargo build --release --workspace --bins); then
+  say "demo: building $PROFILE binaries (cargo build ${BUILD_FLAGS[*]} --workspace --bins)"
+  if ! (cd "$ROOT" && cargo build "${BUILD_FLAGS[@]}" --workspace --bins); then
     # One broken crate must not keep the rest of the suite from running: build each
     # package on its own; parts whose binary is missing then fail clearly.
     say "demo: the workspace build failed; building each package separately"
@@ -207,7 +215,7 @@ import json, sys
 for p in json.load(sys.stdin)["packages"]:
     if any("bin" in t["kind"] for t in p["targets"]):
         print(p["name"])'); do
-      (cd "$ROOT" && cargo build --release -p "$pkg" --bins) || say "demo: package $pkg does not build; its part will fail"
+      (cd "$ROOT" && cargo build "${BUILD_FLAGS[@]}" -p "$pkg" --bins) || say "demo: package $pkg does not build; its part will fail"
     done
   fi
   rm -rf "$RUN"
@@ -219,8 +227,13 @@ for p in json.load(sys.stdin)["packages"]:
   for part in "$ROOT"/scripts/demo.d/*.sh; do
     name=$(basename "$part" .sh)
     say "demo: starting part $name"
-    # A separate bash, so that `set -e` holds inside the part (it would not inside `if ( ... )`).
-    if (cd "$RUN" && bash -euo pipefail -c '. "$1"' part "$part") > >(sed "s/^/  [$name] /") 2>&1; then
+    # A separate bash, so that `set -e` holds inside the part (it would not inside
+    # `if ( ... )`). Its output goes to a file, not a pipe: a daemon that inherits the part's
+    # stdout must not keep a caller's pipe (`scripts/demo.sh | tee`) open.
+    local rc=0
+    (cd "$RUN" && bash -euo pipefail -c '. "$1"' part "$part") > "$RUN/part-$name.out" 2>&1 < /dev/null || rc=$?
+    sed "s/^/  [$name] /" "$RUN/part-$name.out"
+    if [ "$rc" -eq 0 ]; then
       say "demo: part $name started"
     else
       say "demo: part $name FAILED to start (logs in $RUN/); continuing with the rest"
