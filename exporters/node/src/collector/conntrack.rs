@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use hpcmon_kit::{Collector, Context, MetricSet};
+use hpcmon_kit::{Collector, Context, MetricSet, PartialMetrics};
 
 use super::entropy::read_number;
 use super::Config;
@@ -94,9 +94,21 @@ impl Collector for Conntrack {
             "Maximum size of connection tracking table.",
         )
         .sample(&[], max);
-        let text = std::fs::read_to_string(&self.stat)
-            .with_context(|| format!("reading {}", self.stat.display()))?;
-        let sums = parse_stat(&text)?;
+        // Like node_exporter, a failure to read the statistics still serves the two gauges
+        // above (and marks the collector failed).
+        let sums = match std::fs::read_to_string(&self.stat)
+            .with_context(|| format!("reading {}", self.stat.display()))
+            .and_then(|text| parse_stat(&text))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(PartialMetrics {
+                    metrics: std::mem::take(out),
+                    error: format!("{e:#}"),
+                }
+                .into())
+            }
+        };
         for ((_, name, help), v) in STATS.iter().zip(sums) {
             out.gauge(name, help).sample(&[], v as f64);
         }
@@ -134,6 +146,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = render(&*new(&test_config(dir.path(), &[])).unwrap()).unwrap_err();
         assert!(format!("{err:#}").contains("not loaded"), "{err:#}");
+    }
+
+    #[test]
+    fn missing_statistics_keep_the_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let nf = dir.path().join("proc/sys/net/netfilter");
+        std::fs::create_dir_all(&nf).unwrap();
+        std::fs::write(nf.join("nf_conntrack_count"), "7\n").unwrap();
+        std::fs::write(nf.join("nf_conntrack_max"), "100\n").unwrap();
+        let c = new(&test_config(dir.path(), &[])).unwrap();
+        let mut set = MetricSet::new();
+        let ctx = Context::with_timeout(std::time::Duration::from_secs(5));
+        let err = c.collect(&ctx, &mut set).unwrap_err();
+        let partial = err.downcast::<PartialMetrics>().expect("partial metrics");
+        assert!(partial.error.contains("nf_conntrack"), "{}", partial.error);
+        assert_eq!(partial.metrics.sample_count(), 2);
     }
 
     proptest! {

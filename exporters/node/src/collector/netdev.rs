@@ -275,6 +275,14 @@ pub(crate) mod netlink {
 
     /// Dumps every link's stats over a NETLINK_ROUTE socket (5 s receive timeout).
     pub(crate) fn dump() -> std::io::Result<Vec<DevStats>> {
+        let mut links = Vec::new();
+        dump_raw(|buf| links.extend(parse(buf).links))?;
+        Ok(links)
+    }
+
+    /// Sends RTM_GETLINK (dump) and hands each received buffer to `each` until the dump
+    /// ends; a netlink error ends it with that error.
+    pub(crate) fn dump_raw(mut each: impl FnMut(&[u8])) -> std::io::Result<()> {
         use std::io::{Error, ErrorKind};
         // SAFETY: plain socket syscalls on a descriptor this function owns; buffers are
         // valid for the lengths passed.
@@ -327,7 +335,6 @@ pub(crate) mod netlink {
                 return Err(Error::last_os_error());
             }
             let mut buf = vec![0u8; 32 * 1024];
-            let mut links = Vec::new();
             for _ in 0..100_000 {
                 let n = libc::recv(fd.0, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0);
                 if n < 0 {
@@ -336,13 +343,14 @@ pub(crate) mod netlink {
                 if n == 0 {
                     break;
                 }
-                let batch = parse(&buf[..n as usize]);
-                links.extend(batch.links);
+                let data = &buf[..n as usize];
+                each(data);
+                let batch = parse(data);
                 if let Some(code) = batch.error {
                     return Err(Error::from_raw_os_error(-code));
                 }
                 if batch.done {
-                    return Ok(links);
+                    return Ok(());
                 }
             }
             Err(Error::new(
@@ -374,15 +382,9 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     }))
 }
 
-impl Collector for NetDev {
-    fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let devices = if self.netlink {
-            netlink::dump().context("couldn't get netstats over netlink")?
-        } else {
-            let text = std::fs::read_to_string(&self.proc_path)
-                .with_context(|| format!("reading {}", self.proc_path.display()))?;
-            parse_proc(&text)
-        };
+impl NetDev {
+    /// Writes the counters of the devices that pass the filter.
+    fn emit(&self, devices: &[DevStats], out: &mut MetricSet) {
         let devices: Vec<&DevStats> = {
             let mut seen = std::collections::HashSet::new();
             devices
@@ -408,6 +410,19 @@ impl Collector for NetDev {
                 }
             }
         }
+    }
+}
+
+impl Collector for NetDev {
+    fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
+        let devices = if self.netlink {
+            netlink::dump().context("couldn't get netstats over netlink")?
+        } else {
+            let text = std::fs::read_to_string(&self.proc_path)
+                .with_context(|| format!("reading {}", self.proc_path.display()))?;
+            parse_proc(&text)
+        };
+        self.emit(&devices, out);
         Ok(())
     }
 }
@@ -464,6 +479,49 @@ mod tests {
         .is_err());
     }
 
+    /// The RTM_GETLINK dump of this machine, recorded with
+    /// `RECORD_NETLINK=1 cargo test -p hpcmon-node-exporter record_netlink -- --ignored`.
+    const NETLINK_FIXTURE: &str = "fixtures/a-netdev-netlink/rtm_getlink.bin";
+
+    #[test]
+    #[ignore = "records a fixture from this machine"]
+    fn record_netlink() {
+        if std::env::var_os("RECORD_NETLINK").is_none() {
+            return;
+        }
+        let mut bytes = Vec::new();
+        netlink::dump_raw(|b| bytes.extend_from_slice(b)).unwrap();
+        let path = testdata().join(NETLINK_FIXTURE);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn golden_netlink_recorded() {
+        // A recorded dump of this machine (lo, ifb0, ifb1, eth0) through the default
+        // device filter, including receive_nohandler which /proc/net/dev lacks.
+        let bytes = std::fs::read(testdata().join(NETLINK_FIXTURE)).unwrap();
+        let batch = netlink::parse(&bytes);
+        assert!(batch.done && batch.error.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = test_config(dir.path(), &[]);
+        let c = NetDev {
+            proc_path: PathBuf::new(),
+            netlink: true,
+            filter: DeviceFilter::new(
+                cfg.netdev.device_exclude.as_deref(),
+                cfg.netdev.device_include.as_deref(),
+                Some(DEFAULT_EXCLUDE),
+                "--collector.netdev.device",
+            )
+            .unwrap(),
+        };
+        let mut set = MetricSet::new();
+        c.emit(&batch.links, &mut set);
+        set.normalize();
+        assert_golden("netdev_netlink", &hpcmon_kit::metrics::encode_text(&set));
+    }
+
     #[test]
     fn netlink_sees_loopback() {
         // Every Linux network namespace has `lo`; netlink must report it with all 17 counters.
@@ -494,6 +552,19 @@ mod tests {
 
         #[test]
         fn netlink_parser_never_panics(b in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = netlink::parse(&b);
+        }
+
+        #[test]
+        fn netlink_parser_survives_mutated_dump(
+            cut in 0usize..6000, at in 0usize..6000, byte in any::<u8>(),
+        ) {
+            let mut b = std::fs::read(testdata().join(NETLINK_FIXTURE)).unwrap();
+            if !b.is_empty() {
+                let at = at % b.len();
+                b[at] = byte;
+            }
+            b.truncate(cut);
             let _ = netlink::parse(&b);
         }
 
