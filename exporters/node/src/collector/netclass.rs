@@ -10,6 +10,7 @@
 //! is reported as 0, as node_exporter does. Integers are read like Go's `ParseInt(s, 0, 64)`
 //! (`0x` hex, leading-zero octal).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -95,10 +96,18 @@ pub fn parse_int(s: &str) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-/// Reads one attribute, `None` when missing or unreadable; trailing newline removed.
+/// Reads one attribute, `None` when missing or unreadable; trailing newline removed. A sysfs
+/// attribute is at most a page and comes whole from one `read(2)`: open/read/close, without
+/// the `statx` and second read of `fs::read_to_string`.
 fn attr(dir: &Path, name: &str) -> Option<String> {
-    let s = std::fs::read_to_string(dir.join(name)).ok()?;
-    Some(s.trim_end_matches('\n').to_owned())
+    let mut f = std::fs::File::open(dir.join(name)).ok()?;
+    let mut buf = [0u8; 4096];
+    let n = f.read(&mut buf).ok()?;
+    Some(
+        String::from_utf8_lossy(&buf[..n])
+            .trim_end_matches('\n')
+            .to_owned(),
+    )
 }
 
 /// `(metric suffix, attribute file, type)` for the plain numeric properties.
