@@ -202,17 +202,25 @@ pub async fn run_unchecked(cmd: &Cmd, timeout: Duration) -> Result<Output, Comma
         }),
         Ok(Err(source)) => {
             kill_group(pid);
+            reap(&mut child).await;
             Err(CommandError::Io { program, source })
         }
         Err(_) => {
             kill_group(pid);
+            reap(&mut child).await;
             Err(CommandError::Timeout { program, timeout })
         }
     }
 }
 
-/// SIGKILLs the process group led by `pid`. The child itself is reaped by tokio
-/// (`kill_on_drop` plus its orphan reaper) once the future holding it is dropped.
+/// Waits (briefly) for a SIGKILLed child, so it does not stay a zombie until tokio's orphan
+/// reaper next runs (which may be only at the next spawn).
+async fn reap(child: &mut tokio::process::Child) {
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+}
+
+/// SIGKILLs the process group led by `pid`. The child itself is then reaped by [`reap`].
 fn kill_group(pid: Option<u32>) {
     if let Some(pid) = pid {
         let _ = nix::sys::signal::killpg(
@@ -307,6 +315,27 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(gone, "grandchild {pid} survived");
+    }
+
+    #[tokio::test]
+    async fn timed_out_child_is_reaped_not_left_a_zombie() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let script = format!("echo $$ > {}; exec sleep 30", pidfile.display());
+        let err = run(
+            &Cmd::new("sh").args(["-c", &script]),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, CommandError::Timeout { .. }), "{err}");
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        // Reaped before run() returned: no /proc entry at all (not even a zombie).
+        assert!(
+            !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
+            "child {} was not reaped",
+            pid.trim()
+        );
     }
 
     #[test]
