@@ -37,6 +37,42 @@ pub struct Runtime {
     pub cache_root: PathBuf,
     /// Directory of the FreeIPMI binaries; empty: search `PATH`.
     pub freeipmi_path: PathBuf,
+    /// Sensor/SEL state interpretation files to pass instead of FreeIPMI's system ones.
+    pub interpret: Interpret,
+}
+
+/// FreeIPMI reads its sensor and SEL state interpretation files
+/// (`/etc/freeipmi/freeipmi_interpret_{sensor,sel}.conf`, ~60 KB each) one byte per
+/// `read(2)` on every run, which costs ~30 ms of CPU per call. When a file has no active
+/// line (Debian ships them fully commented: the built-in defaults), pointing FreeIPMI at
+/// `/dev/null` gives the same states for free; a site that customised a file keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Interpret {
+    /// `--sensor-state-config-file` for ipmi-sensors, if overridden.
+    pub sensor: Option<PathBuf>,
+    /// `--event-state-config-file` for ipmi-sel, if overridden.
+    pub sel: Option<PathBuf>,
+}
+
+/// Whether a FreeIPMI configuration file is absent or only comments and blank lines.
+pub fn only_defaults(path: &Path) -> bool {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
+impl Interpret {
+    /// Decides from the system files under `etc` (normally `/etc/freeipmi`).
+    pub fn detect(etc: &Path) -> Interpret {
+        let pick = |f: &str| only_defaults(&etc.join(f)).then(|| PathBuf::from("/dev/null"));
+        Interpret {
+            sensor: pick("freeipmi_interpret_sensor.conf"),
+            sel: pick("freeipmi_interpret_sel.conf"),
+        }
+    }
 }
 
 /// Marks (target, collector) busy until dropped.
@@ -62,6 +98,7 @@ impl Runtime {
             busy: Mutex::new(HashSet::new()),
             cache_root,
             freeipmi_path,
+            interpret: Interpret::detect(Path::new("/etc/freeipmi")),
         }
     }
 
@@ -218,6 +255,19 @@ pub async fn run_tool(
                 cmd = cmd.arg("--sdr-cache-recreate");
             }
         }
+        match program {
+            "ipmi-sensors" | "ipmimonitoring" => {
+                if let Some(f) = &rt.interpret.sensor {
+                    cmd = cmd.arg(format!("--sensor-state-config-file={}", f.display()));
+                }
+            }
+            "ipmi-sel" if args.contains(&"--output-event-state") => {
+                if let Some(f) = &rt.interpret.sel {
+                    cmd = cmd.arg(format!("--event-state-config-file={}", f.display()));
+                }
+            }
+            _ => {}
+        }
         cmd = cmd.args(args.iter().copied());
         if let Some(s) = stdin {
             cmd = cmd.stdin(s);
@@ -304,6 +354,31 @@ mod tests {
         assert!(!valid_host("a,b"));
         assert!(!valid_host("a b"));
         assert!(!valid_host(""));
+    }
+
+    #[test]
+    fn interpretation_files() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Interpret::detect(d.path()),
+            Interpret {
+                sensor: Some("/dev/null".into()),
+                sel: Some("/dev/null".into())
+            }
+        );
+        std::fs::write(
+            d.path().join("freeipmi_interpret_sensor.conf"),
+            "# c\n\n  # x\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("freeipmi_interpret_sel.conf"),
+            "# site rule\nIPMI_Power_Supply_Power_Supply_Failure_Detected Warning\n",
+        )
+        .unwrap();
+        let i = Interpret::detect(d.path());
+        assert_eq!(i.sensor, Some("/dev/null".into()));
+        assert_eq!(i.sel, None);
     }
 
     #[test]
