@@ -16,24 +16,27 @@ use crate::freeipmi::{run_tool, Runtime, Target};
 use crate::parse::sel::{parse_entries, parse_info, Entry, SelInfo};
 use crate::parse::sensors::State;
 
-/// Runs `ipmi-sel` twice (info, entries) and adds the metrics.
+/// Runs `ipmi-sel` twice, concurrently (info, entries), and adds the metrics.
 pub async fn collect(
     rt: &Runtime,
     t: &Target,
     deadline: Instant,
     out: &mut MetricSet,
 ) -> anyhow::Result<()> {
-    let info = run_tool(rt, t, "ipmi-sel", &["--info"], false, deadline).await?;
-    let info = parse_info(&info)?;
-    let list = run_tool(
-        rt,
-        t,
-        "ipmi-sel",
-        &["--comma-separated-output", "--output-event-state"],
-        true,
-        deadline,
-    )
-    .await?;
+    // Two sessions at once: the summary and the entries (the latter needs the SDR cache).
+    let (info, list) = tokio::join!(
+        run_tool(rt, t, "ipmi-sel", &["--info"], false, deadline),
+        run_tool(
+            rt,
+            t,
+            "ipmi-sel",
+            &["--comma-separated-output", "--output-event-state"],
+            true,
+            deadline,
+        )
+    );
+    let info = parse_info(&info?)?;
+    let list = list?;
     let (entries, _) = parse_entries(&list)?;
     add_metrics(&info, &entries, out);
     Ok(())
