@@ -14,7 +14,7 @@
 //! BMC whose SDR repository changed produces) is detected in the tool's error output and the
 //! call is retried once with `--sdr-cache-recreate`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,7 +39,16 @@ pub struct Runtime {
     pub freeipmi_path: PathBuf,
     /// Sensor/SEL state interpretation files to pass instead of FreeIPMI's system ones.
     pub interpret: Interpret,
+    /// What collectors remember about a target between scrapes, by (target, key).
+    memo: Mutex<Memo>,
 }
+
+/// (target, key) → (when, value).
+type Memo = HashMap<(String, &'static str), (Instant, String)>;
+
+/// Most remembered (target, key) entries; beyond it the memo starts over (targets come
+/// from query parameters, so the map must stay bounded).
+const MEMO_MAX: usize = 20_000;
 
 /// FreeIPMI reads its sensor and SEL state interpretation files
 /// (`/etc/freeipmi/freeipmi_interpret_{sensor,sel}.conf`, ~60 KB each) one byte per
@@ -99,7 +108,31 @@ impl Runtime {
             cache_root,
             freeipmi_path,
             interpret: Interpret::detect(Path::new("/etc/freeipmi")),
+            memo: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A value remembered for (`target`, `key`) less than `max_age` ago.
+    pub fn recall(&self, target: &str, key: &'static str, max_age: Duration) -> Option<String> {
+        let m = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&(target.to_string(), key))
+            .filter(|(at, _)| at.elapsed() < max_age)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Remembers `value` for (`target`, `key`).
+    pub fn remember(&self, target: &str, key: &'static str, value: String) {
+        let mut m = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= MEMO_MAX {
+            m.clear();
+        }
+        m.insert((target.to_string(), key), (Instant::now(), value));
+    }
+
+    /// Forgets (`target`, `key`).
+    pub fn forget(&self, target: &str, key: &'static str) {
+        let mut m = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        m.remove(&(target.to_string(), key));
     }
 
     /// Claims (target, collector); `None` while a previous call for it is still running.

@@ -345,9 +345,12 @@ fn stale_sdr_cache_is_rebuilt() {
         &[],
     );
     let t = sim.target(1);
+    let b = e.scrape(&t, "default", 5.0);
     assert_eq!(
-        value(&e.scrape(&t, "default", 5.0), "ipmi_up{collector=\"ipmi\"}"),
-        Some(1.0)
+        value(&b, "ipmi_up{collector=\"ipmi\"}"),
+        Some(1.0),
+        "{b}\n{}",
+        e.log()
     );
     // A restarted BMC has a new SDR repository timestamp: the cached SDR is out of date.
     sim.script(&["stop"]);

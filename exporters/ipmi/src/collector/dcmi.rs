@@ -3,21 +3,34 @@
 //! measurement is active), `ipmi_dcmi_power_{minimum,maximum,average}_watts` over the BMC's
 //! sampling period, and `ipmi_dcmi_power_measurement_active`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
 
 use hpcmon_kit::MetricSet;
 
 use crate::freeipmi::{run_tool, Runtime, Target};
 use crate::parse::dcmi::{parse, PowerStatistics};
 
-/// Runs `ipmi-dcmi` and adds its metrics.
+/// How long a BMC that answered "unsupported" is not asked again.
+pub const UNSUPPORTED_RECHECK: Duration = Duration::from_secs(600);
+
+/// Runs `ipmi-dcmi` and adds its metrics. A BMC without DCMI (the command is "invalid or
+/// unsupported") is remembered for [`UNSUPPORTED_RECHECK`]: meanwhile the collector fails at
+/// once with that error instead of opening a session per scrape to hear it again.
 pub async fn collect(
     rt: &Runtime,
     t: &Target,
     deadline: Instant,
     out: &mut MetricSet,
 ) -> anyhow::Result<()> {
-    let text = run_tool(
+    if let Some(why) = rt.recall(t.label(), "dcmi-unsupported", UNSUPPORTED_RECHECK) {
+        bail!(
+            "{why} (remembered; asked again every {}s)",
+            UNSUPPORTED_RECHECK.as_secs()
+        );
+    }
+    let text = match run_tool(
         rt,
         t,
         "ipmi-dcmi",
@@ -25,7 +38,17 @@ pub async fn collect(
         false,
         deadline,
     )
-    .await?;
+    .await
+    {
+        Ok(text) => text,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            if msg.contains("invalid or unsupported") {
+                rt.remember(t.label(), "dcmi-unsupported", msg);
+            }
+            return Err(e);
+        }
+    };
     add_metrics(&parse(&text)?, out);
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! - `ipmi_sel_latest_event_timestamp_seconds{state}` for dated entries.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hpcmon_kit::MetricSet;
 
@@ -16,27 +16,45 @@ use crate::freeipmi::{run_tool, Runtime, Target};
 use crate::parse::sel::{parse_entries, parse_info, Entry, SelInfo};
 use crate::parse::sensors::State;
 
-/// Runs `ipmi-sel` twice, concurrently (info, entries), and adds the metrics.
+/// How long the listed entries are reused while `ipmi-sel --info` is unchanged.
+pub const LIST_REUSE: Duration = Duration::from_secs(600);
+
+/// Runs `ipmi-sel --info` and, when the log changed since the last scrape of this target
+/// (its info — count, free space, last addition and erase times — differs) or every
+/// [`LIST_REUSE`], the entry listing; then adds the metrics. An unchanged SEL thus costs one
+/// BMC session per scrape instead of two.
 pub async fn collect(
     rt: &Runtime,
     t: &Target,
     deadline: Instant,
     out: &mut MetricSet,
 ) -> anyhow::Result<()> {
-    // Two sessions at once: the summary and the entries (the latter needs the SDR cache).
-    let (info, list) = tokio::join!(
-        run_tool(rt, t, "ipmi-sel", &["--info"], false, deadline),
-        run_tool(
-            rt,
-            t,
-            "ipmi-sel",
-            &["--comma-separated-output", "--output-event-state"],
-            true,
-            deadline,
-        )
-    );
-    let info = parse_info(&info?)?;
-    let list = list?;
+    let info_text = run_tool(rt, t, "ipmi-sel", &["--info"], false, deadline).await?;
+    let info = parse_info(&info_text)?;
+    let same = rt
+        .recall(t.label(), "sel-info", LIST_REUSE)
+        .is_some_and(|i| i == info_text);
+    let list = match rt
+        .recall(t.label(), "sel-list", LIST_REUSE)
+        .filter(|_| same)
+    {
+        Some(list) => list,
+        None => {
+            rt.forget(t.label(), "sel-info");
+            let list = run_tool(
+                rt,
+                t,
+                "ipmi-sel",
+                &["--comma-separated-output", "--output-event-state"],
+                true,
+                deadline,
+            )
+            .await?;
+            rt.remember(t.label(), "sel-list", list.clone());
+            rt.remember(t.label(), "sel-info", info_text);
+            list
+        }
+    };
     let (entries, _) = parse_entries(&list)?;
     add_metrics(&info, &entries, out);
     Ok(())
