@@ -523,6 +523,15 @@ mod tests {
         assert_golden("slurm_job_v1", &render(&at("b-slurm_job-v1")).unwrap());
     }
 
+    /// Recorded from a live Slurm 22.05 job on this VM (cgroup v1, `proctrack/cgroup`,
+    /// `task/cgroup`): `sbatch -c 1 --wrap "python3 -c 'x=bytearray(30_000_000); ...'"`.
+    #[test]
+    fn golden_v1_live() {
+        let text = render(&at("b-slurm_job-live")).unwrap();
+        assert!(text.contains("node_slurm_job_memory_rss_bytes{jobid=\"1\",uid=\"0\"}"));
+        assert_golden("slurm_job_live", &text);
+    }
+
     #[test]
     fn golden_v2() {
         assert_golden("slurm_job_v2", &render(&at("b-slurm_job-v2")).unwrap());
