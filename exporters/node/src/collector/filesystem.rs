@@ -134,10 +134,11 @@ pub fn parse_mounts(text: &str, rootfs: &str) -> Vec<Mount> {
         let mountpoint = if rootfs.is_empty() {
             mp
         } else {
+            // Only a whole leading path component: `/hostile` is not under rootfs `/host`.
             match mp.strip_prefix(rootfs) {
                 Some("") => "/".to_owned(),
-                Some(rest) => rest.to_owned(),
-                None => mp,
+                Some(rest) if rest.starts_with('/') => rest.to_owned(),
+                _ => mp,
             }
         };
         out.push(Mount {
@@ -426,6 +427,8 @@ mod tests {
         assert!(!m[0].readonly);
         assert_eq!(m[2].mountpoint, "/");
         assert_eq!(m[2].device, "server:/export");
+        let other = parse_mounts("/dev/x /hostile ext4 rw 0 0\n", "/host");
+        assert_eq!(other[0].mountpoint, "/hostile");
         let plain = parse_mounts(text, "/");
         assert_eq!(plain[1].mountpoint, "/host/data disk");
     }
