@@ -209,10 +209,34 @@ pub struct Incoming {
     pub received_at: i64,
 }
 
-const UPSERT: &str = "INSERT INTO episodes (fingerprint, starts_at, status, ends_at, alertname, severity, \
-instance, labels, annotations, generator_url, receiver, group_key, first_seen, last_seen, notifications, changed_at) \
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, 1, 1) \
-ON CONFLICT (fingerprint, starts_at) DO UPDATE SET \
+/// Columns of one upserted row (13 parameters each).
+const UPSERT_COLS: usize = 13;
+
+/// Most rows in one multi-row statement (13 parameters a row stays far below the SQLite
+/// and PostgreSQL parameter limits).
+const CHUNK: usize = 256;
+
+fn upsert_sql(rows: usize) -> String {
+    let mut s = String::from(
+        "INSERT INTO episodes (fingerprint, starts_at, status, ends_at, alertname, severity, \
+instance, labels, annotations, generator_url, receiver, group_key, first_seen, last_seen, notifications, changed_at) VALUES ",
+    );
+    for r in 0..rows {
+        let b = r * UPSERT_COLS;
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 1..=UPSERT_COLS {
+            s.push_str(&format!("${}, ", b + c));
+        }
+        s.push_str(&format!("${}, 1, 1)", b + UPSERT_COLS));
+    }
+    s.push_str(UPSERT_TAIL);
+    s
+}
+
+const UPSERT_TAIL: &str = " ON CONFLICT (fingerprint, starts_at) DO UPDATE SET \
 last_seen = CASE WHEN excluded.last_seen > episodes.last_seen THEN excluded.last_seen ELSE episodes.last_seen END, \
 notifications = episodes.notifications + 1, \
 receiver = excluded.receiver, \
@@ -228,15 +252,56 @@ changed_at = CASE \
   WHEN NOT (episodes.status = 'resolved' AND excluded.status = 'firing') \
     AND episodes.annotations <> excluded.annotations THEN episodes.notifications + 1 \
   ELSE episodes.changed_at END \
-RETURNING id, notifications, changed_at";
+RETURNING id, notifications, changed_at, fingerprint, starts_at";
+
+fn values_sql(head: &str, rows: usize, cols: usize, tail: &str) -> String {
+    let mut s = String::from(head);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 1..=cols {
+            if c > 1 {
+                s.push_str(", ");
+            }
+            s.push_str(&format!("${}", r * cols + c));
+        }
+        s.push(')');
+    }
+    s.push_str(tail);
+    s
+}
+
+/// Splits a batch's alerts into chunks of at most [`CHUNK`] rows in which no episode key
+/// repeats (PostgreSQL cannot upsert one row twice in a statement); order is kept.
+fn chunks(batch: &[Incoming]) -> Vec<Vec<(&Incoming, &crate::payload::Alert)>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<(&Incoming, &crate::payload::Alert)> = Vec::new();
+    let mut keys = std::collections::HashSet::new();
+    for inc in batch {
+        for a in &inc.notification.alerts {
+            let k = (a.fingerprint.as_str(), a.starts_at);
+            if cur.len() >= CHUNK || keys.contains(&k) {
+                out.push(std::mem::take(&mut cur));
+                keys.clear();
+            }
+            keys.insert(k);
+            cur.push((inc, a));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
 
 const PAIR: &str = "INSERT INTO label_pairs (name, value) VALUES ($1, $2) \
 ON CONFLICT (name, value) DO UPDATE SET name = excluded.name RETURNING id";
-const EPISODE_LABEL: &str =
-    "INSERT INTO episode_labels (pair_id, episode_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-const HISTORY: &str =
-    "INSERT INTO notifications (episode_id, received_at, status, ends_at, annotations, \
-receiver, group_key) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const EPISODE_LABEL_HEAD: &str = "INSERT INTO episode_labels (pair_id, episode_id) VALUES ";
+const EPISODE_LABEL_TAIL: &str = " ON CONFLICT DO NOTHING";
+const HISTORY_HEAD: &str = "INSERT INTO notifications (episode_id, received_at, status, ends_at, \
+annotations, receiver, group_key) VALUES ";
 
 /// Counts of one stored batch.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -259,20 +324,24 @@ impl PairCache {
     fn get(&self, k: &(String, String)) -> Option<i64> {
         self.ids.get(k).copied()
     }
-    fn merge(&mut self, new: Vec<((String, String), i64)>) {
+    fn insert(&mut self, k: (String, String), id: i64) {
         if self.ids.len() > 1_000_000 {
             self.ids.clear();
         }
-        self.ids.extend(new);
+        self.ids.insert(k, id);
     }
 }
 
 macro_rules! store_in_tx {
     ($tx:expr, $batch:expr, $cache:expr, $new_pairs:expr, $stored:expr) => {{
-        for inc in $batch {
-            let n = &inc.notification;
-            for a in &n.alerts {
-                let row = sqlx::query(UPSERT)
+        let mut links: Vec<(i64, i64)> = Vec::new();
+        let mut history: Vec<(i64, &Incoming, &crate::payload::Alert)> = Vec::new();
+        for chunk in chunks($batch) {
+            let sql = upsert_sql(chunk.len());
+            let mut q = sqlx::query(&sql);
+            for (inc, a) in &chunk {
+                let n = &inc.notification;
+                q = q
                     .bind(&a.fingerprint)
                     .bind(a.starts_at)
                     .bind(a.status.as_str())
@@ -285,12 +354,23 @@ macro_rules! store_in_tx {
                     .bind(&a.generator_url)
                     .bind(&n.receiver)
                     .bind(&n.group_key)
-                    .bind(inc.received_at)
-                    .fetch_one(&mut *$tx)
-                    .await?;
+                    .bind(inc.received_at);
+            }
+            let rows = q.fetch_all(&mut *$tx).await?;
+            let mut by_key = HashMap::with_capacity(rows.len());
+            for row in &rows {
                 let id: i64 = row.try_get(0)?;
                 let count: i64 = row.try_get(1)?;
                 let changed: i64 = row.try_get(2)?;
+                let fp: String = row.try_get(3)?;
+                let starts: i64 = row.try_get(4)?;
+                by_key.insert((fp, starts), (id, count, changed));
+            }
+            for (inc, a) in chunk {
+                let Some(&(id, count, changed)) = by_key.get(&(a.fingerprint.clone(), a.starts_at))
+                else {
+                    return Err(sqlx::Error::Protocol("upsert returned no row".into()));
+                };
                 $stored.alerts += 1;
                 if count == 1 {
                     $stored.new_episodes += 1;
@@ -304,31 +384,42 @@ macro_rules! store_in_tx {
                                     .bind(v)
                                     .fetch_one(&mut *$tx)
                                     .await?;
-                                $new_pairs.push((key, p));
+                                $new_pairs.push((key.clone(), p));
+                                $cache.insert(key, p);
                                 p
                             }
                         };
-                        sqlx::query(EPISODE_LABEL)
-                            .bind(pid)
-                            .bind(id)
-                            .execute(&mut *$tx)
-                            .await?;
+                        links.push((pid, id));
                     }
                 }
                 if changed == count {
                     $stored.changes += 1;
-                    sqlx::query(HISTORY)
-                        .bind(id)
-                        .bind(inc.received_at)
-                        .bind(a.status.as_str())
-                        .bind(a.ends_at)
-                        .bind(a.annotations_json())
-                        .bind(&n.receiver)
-                        .bind(&n.group_key)
-                        .execute(&mut *$tx)
-                        .await?;
+                    history.push((id, inc, a));
                 }
             }
+        }
+        for part in links.chunks(CHUNK * 2) {
+            let sql = values_sql(EPISODE_LABEL_HEAD, part.len(), 2, EPISODE_LABEL_TAIL);
+            let mut q = sqlx::query(&sql);
+            for (pid, id) in part {
+                q = q.bind(*pid).bind(*id);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+        for part in history.chunks(CHUNK) {
+            let sql = values_sql(HISTORY_HEAD, part.len(), 7, "");
+            let mut q = sqlx::query(&sql);
+            for (id, inc, a) in part {
+                q = q
+                    .bind(*id)
+                    .bind(inc.received_at)
+                    .bind(a.status.as_str())
+                    .bind(a.ends_at)
+                    .bind(a.annotations_json())
+                    .bind(&inc.notification.receiver)
+                    .bind(&inc.notification.group_key);
+            }
+            q.execute(&mut *$tx).await?;
         }
     }};
 }
@@ -341,22 +432,31 @@ pub async fn store_batch(
     cache: &mut PairCache,
 ) -> Result<Stored, sqlx::Error> {
     let mut stored = Stored::default();
-    let mut new_pairs = Vec::new();
-    match db {
-        Db::Sqlite { write, .. } => {
-            // BEGIN IMMEDIATE: take the write lock up front (no upgrade deadlocks).
-            let mut tx = write.begin_with("BEGIN IMMEDIATE").await?;
-            store_in_tx!(tx, batch, cache, new_pairs, stored);
-            tx.commit().await?;
+    let mut new_pairs: Vec<((String, String), i64)> = Vec::new();
+    let r: Result<(), sqlx::Error> = async {
+        match db {
+            Db::Sqlite { write, .. } => {
+                // BEGIN IMMEDIATE: take the write lock up front (no upgrade deadlocks).
+                let mut tx = write.begin_with("BEGIN IMMEDIATE").await?;
+                store_in_tx!(tx, batch, cache, new_pairs, stored);
+                tx.commit().await?;
+            }
+            Db::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                store_in_tx!(tx, batch, cache, new_pairs, stored);
+                tx.commit().await?;
+            }
         }
-        Db::Postgres(p) => {
-            let mut tx = p.begin().await?;
-            store_in_tx!(tx, batch, cache, new_pairs, stored);
-            tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    if r.is_err() {
+        // Pair ids created in the rolled-back transaction are not valid.
+        for (k, _) in &new_pairs {
+            cache.ids.remove(k);
         }
     }
-    cache.merge(new_pairs);
-    Ok(stored)
+    r.map(|()| stored)
 }
 
 /// Deletes up to `limit` episodes that ended before `resolved_before` (resolved) or were last
@@ -573,9 +673,16 @@ async fn pairs_of(db: &Db, name: &str) -> Result<Vec<(i64, String)>, sqlx::Error
     })
 }
 
+/// A LIKE pattern finding `s` inside the annotations' JSON text: `s` is JSON-escaped the way
+/// the stored text is (quotes, newlines, backslashes), lowercased, and LIKE-escaped.
 fn like_pattern(s: &str) -> String {
+    let json = serde_json::to_string(&s.to_lowercase()).unwrap_or_default();
+    let inner = json
+        .strip_prefix('"')
+        .and_then(|j| j.strip_suffix('"'))
+        .unwrap_or("");
     let mut out = String::from("%");
-    for c in s.to_lowercase().chars() {
+    for c in inner.chars() {
         if matches!(c, '%' | '_' | '\\') {
             out.push('\\');
         }
@@ -768,7 +875,8 @@ mod tests {
 
     #[test]
     fn like_is_escaped() {
-        assert_eq!(like_pattern("50%_A\\"), "%50\\%\\_a\\\\%");
+        assert_eq!(like_pattern("50%_A"), "%50\\%\\_a%");
+        assert_eq!(like_pattern("a\"b\\"), "%a\\\\\"b\\\\\\\\%");
     }
 
     fn notif(body: serde_json::Value) -> Incoming {
@@ -839,6 +947,38 @@ mod tests {
         let (rows, _) = list(&db, &q).await.unwrap();
         assert_eq!(rows[0].annotations, r#"{"summary":"b"}"#);
         assert_eq!(get(&db, rows[0].id).await.unwrap().unwrap().1.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn one_batch_with_the_same_episode_several_times() {
+        let (_d, db) = sqlite().await;
+        let mut c = PairCache::default();
+        let z = "0001-01-01T00:00:00Z";
+        let fire = notif(alert("d1", "firing", z, "hot"));
+        let res = notif(alert("d1", "resolved", "2026-01-01T00:01:00Z", "hot"));
+        let s = store_batch(&db, &[fire.clone(), res, fire], &mut c)
+            .await
+            .unwrap();
+        assert_eq!(
+            s,
+            Stored {
+                alerts: 3,
+                new_episodes: 1,
+                changes: 2
+            }
+        );
+        let (rows, _) = list(&db, &Query::default()).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].status.as_str(), rows[0].notifications),
+            ("resolved", 3)
+        );
+        // The label index was written once.
+        let q = Query {
+            matchers: crate::matcher::parse(r#"{node="n-d1"}"#).unwrap(),
+            ..Default::default()
+        };
+        assert_eq!(list(&db, &q).await.unwrap().0.len(), 1);
     }
 
     #[tokio::test]
