@@ -119,6 +119,15 @@ impl Drop for Proc {
     }
 }
 
+/// Removes the benchmark's scratch directory, also when it panics.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
@@ -404,6 +413,7 @@ fn main() {
     let n: usize = args[1].parse().expect("N must be a number");
     let (ours_bin, theirs_bin) = (&args[2], &args[3]);
     let dir = std::env::temp_dir().join(format!("hpcmon-node-bench-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(dir.clone());
     std::fs::create_dir_all(dir.join("textfile")).unwrap();
     std::fs::write(
         dir.join("textfile/bench.prom"),
@@ -745,5 +755,4 @@ fn main() {
         }
         println!("  {:<14} {so:>9.3} {st:>9.3} {:>8.3}", "(sum)", so / st);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
