@@ -982,6 +982,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn retention_deletes_old_episodes_with_their_rows() {
+        let (_d, db) = sqlite().await;
+        let mut c = PairCache::default();
+        let z = "0001-01-01T00:00:00Z";
+        // Resolved at 00:05 and firing (last seen at received_at = 1000 ms) episodes.
+        store_batch(
+            &db,
+            &[notif(alert("old", "resolved", "2026-01-01T00:05:00Z", "x"))],
+            &mut c,
+        )
+        .await
+        .unwrap();
+        store_batch(&db, &[notif(alert("stale", "firing", z, "x"))], &mut c)
+            .await
+            .unwrap();
+        let ends = crate::payload::parse_time("2026-01-01T00:05:00Z")
+            .unwrap()
+            .unwrap();
+        // Cut-offs before both: nothing goes.
+        assert_eq!(
+            retention_chunk(&db, Some(ends), Some(1000), 10)
+                .await
+                .unwrap(),
+            0
+        );
+        // Only the resolved one is past its cut-off.
+        assert_eq!(
+            retention_chunk(&db, Some(ends + 1), None, 10)
+                .await
+                .unwrap(),
+            1
+        );
+        let (rows, _) = list(&db, &Query::default()).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].fingerprint, "stale");
+        // The firing one by its last notification.
+        assert_eq!(retention_chunk(&db, None, Some(1001), 10).await.unwrap(), 1);
+        assert!(list(&db, &Query::default()).await.unwrap().0.is_empty());
+        // Labels and history went with them (ON DELETE CASCADE).
+        if let Db::Sqlite { read, .. } = &db {
+            let n: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM episode_labels) + (SELECT COUNT(*) FROM notifications)")
+                .fetch_one(read)
+                .await
+                .unwrap();
+            assert_eq!(n, 0);
+        }
+    }
+
+    #[tokio::test]
     async fn matchers_follow_prometheus_semantics() {
         let (_d, db) = sqlite().await;
         let mut c = PairCache::default();
