@@ -124,7 +124,8 @@ pub(crate) struct CpuInfo {
     pub bugs: String,
 }
 
-/// Parses /proc/cpuinfo (x86 layout: `key<TAB>: value`, blank line between processors).
+/// Parses /proc/cpuinfo (`key<TAB>: value`, a `processor` line starting each CPU). On arm64
+/// only `processor`, `model name` and `Features` exist, as node_exporter reads them there.
 pub(crate) fn parse_cpuinfo(text: &str) -> Vec<CpuInfo> {
     let mut out: Vec<CpuInfo> = Vec::new();
     for line in text.lines() {
@@ -153,7 +154,8 @@ pub(crate) fn parse_cpuinfo(text: &str) -> Vec<CpuInfo> {
             "cache size" => &mut cur.cachesize,
             "physical id" => &mut cur.package,
             "core id" => &mut cur.core,
-            "flags" => &mut cur.flags,
+            // x86 "flags", arm64 "Features".
+            "flags" | "Features" => &mut cur.flags,
             "bugs" => &mut cur.bugs,
             _ => continue,
         };
@@ -581,6 +583,16 @@ mod tests {
             ..default_flags()
         };
         assert!(new(&config(dir.path(), flags)).is_err());
+    }
+
+    #[test]
+    fn arm64_cpuinfo() {
+        let text = "processor\t: 0\nBogoMIPS\t: 2000.00\nFeatures\t: fp asimd sve\nCPU implementer\t: 0x41\n\nprocessor\t: 1\nFeatures\t: fp asimd sve\n";
+        let cpus = parse_cpuinfo(text);
+        assert_eq!(cpus.len(), 2);
+        assert_eq!(cpus[0].flags, "fp asimd sve");
+        assert_eq!(cpus[1].processor, "1");
+        assert_eq!(cpus[0].vendor, "");
     }
 
     #[test]
