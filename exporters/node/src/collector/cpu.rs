@@ -27,6 +27,9 @@ pub struct Flags {
         id = "collector.cpu.guest", default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub guest: bool,
+    /// Disables metric node_cpu_guest_seconds_total (kingpin's negation of the above).
+    #[arg(long = "no-collector.cpu.guest", id = "no-collector.cpu.guest")]
+    pub no_guest: bool,
     /// Enables metric node_cpu_info (from /proc/cpuinfo).
     #[arg(long = "collector.cpu.info", id = "collector.cpu.info")]
     pub info: bool,
@@ -223,7 +226,7 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
         stat: cfg.paths.proc("stat"),
         cpuinfo: cfg.paths.proc("cpuinfo"),
         cpu_dir,
-        guest: f.guest,
+        guest: f.guest && !f.no_guest,
         info: f.info || flags_include.is_some() || bugs_include.is_some(),
         flags_include,
         bugs_include,
@@ -506,6 +509,7 @@ mod tests {
         let dir = testdata().join("fixtures/a-cpu");
         let flags = Flags {
             guest: false,
+            no_guest: false,
             info: false,
             flags_include: Some("^(sse|avx).*".into()),
             bugs_include: Some("^spectre".into()),
@@ -573,6 +577,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = new(&config(dir.path(), default_flags())).unwrap();
         assert!(render(&*c).is_err());
+    }
+
+    #[test]
+    fn guest_can_be_switched_off() {
+        let dir = testdata().join("fixtures/a-cpu");
+        for args in [&["--no-collector.cpu.guest"][..], &["--collector.cpu.guest=false"][..]] {
+            let c = new(&test_config(&dir, args)).unwrap();
+            let t = render(&*c).unwrap();
+            assert!(!t.contains("node_cpu_guest_seconds_total"), "{args:?}");
+            assert!(t.contains("node_cpu_seconds_total"));
+        }
+        let c = new(&test_config(&dir, &[])).unwrap();
+        assert!(render(&*c).unwrap().contains("node_cpu_guest_seconds_total"));
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct Flags {
           default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL")]
     pub netlink: bool,
+    /// Read /proc/net/dev instead of netlink (kingpin's negation of the above).
+    #[arg(long = "no-collector.netdev.netlink", id = "no-collector.netdev.netlink")]
+    pub no_netlink: bool,
 }
 
 /// A device name filter: an exclude regex or an include regex (node_exporter's
@@ -372,7 +375,7 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     let f = &cfg.netdev;
     Ok(Arc::new(NetDev {
         proc_path: cfg.paths.proc("net/dev"),
-        netlink: f.netlink,
+        netlink: f.netlink && !f.no_netlink,
         filter: DeviceFilter::new(
             f.device_exclude.as_deref(),
             f.device_include.as_deref(),
@@ -435,7 +438,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn proc_config(dir: &str, extra: &[&str]) -> Config {
-        let mut args = vec!["--collector.netdev.netlink=false"];
+        let mut args = vec!["--no-collector.netdev.netlink"];
         args.extend_from_slice(extra);
         test_config(&testdata().join("fixtures").join(dir), &args)
     }
