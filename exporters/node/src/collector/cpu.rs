@@ -582,14 +582,19 @@ mod tests {
     #[test]
     fn guest_can_be_switched_off() {
         let dir = testdata().join("fixtures/a-cpu");
-        for args in [&["--no-collector.cpu.guest"][..], &["--collector.cpu.guest=false"][..]] {
+        for args in [
+            &["--no-collector.cpu.guest"][..],
+            &["--collector.cpu.guest=false"][..],
+        ] {
             let c = new(&test_config(&dir, args)).unwrap();
             let t = render(&*c).unwrap();
             assert!(!t.contains("node_cpu_guest_seconds_total"), "{args:?}");
             assert!(t.contains("node_cpu_seconds_total"));
         }
         let c = new(&test_config(&dir, &[])).unwrap();
-        assert!(render(&*c).unwrap().contains("node_cpu_guest_seconds_total"));
+        assert!(render(&*c)
+            .unwrap()
+            .contains("node_cpu_guest_seconds_total"));
     }
 
     #[test]

@@ -45,7 +45,10 @@ pub struct Flags {
           default_missing_value = "true", value_name = "BOOL")]
     pub netlink: bool,
     /// Read /proc/net/dev instead of netlink (kingpin's negation of the above).
-    #[arg(long = "no-collector.netdev.netlink", id = "no-collector.netdev.netlink")]
+    #[arg(
+        long = "no-collector.netdev.netlink",
+        id = "no-collector.netdev.netlink"
+    )]
     pub no_netlink: bool,
 }
 
