@@ -149,6 +149,7 @@ fn synthetic(jobs: usize, nodes: usize) {
     let reference = (cpu_seconds() - c0) / reps as f64;
     std::hint::black_box(fields);
 
+    let mut parse_jobs_s = 0.0;
     let mut parse_s = 0.0;
     let mut total_s = 0.0;
     let mut bytes = 0;
@@ -160,6 +161,7 @@ fn synthetic(jobs: usize, nodes: usize) {
         );
         let c0 = cpu_seconds();
         p.ingest(Source::Squeue, Ok(sq.clone()), Duration::ZERO);
+        parse_jobs_s += cpu_seconds() - c0;
         p.ingest(Source::Sinfo, Ok(si.clone()), Duration::ZERO);
         p.finish_poll();
         let c1 = cpu_seconds();
@@ -171,8 +173,10 @@ fn synthetic(jobs: usize, nodes: usize) {
         series = text.lines().filter(|l| !l.starts_with('#')).count();
     }
     let parse_s = parse_s / reps as f64;
+    let parse_jobs_s = parse_jobs_s / reps as f64;
     let total_s = total_s / reps as f64;
     println!("  reference (split into fields only): {reference:.4} s CPU");
+    println!("  parse squeue ({jobs} jobs):        {parse_jobs_s:.4} s CPU");
     println!("  parse squeue+sinfo:                 {parse_s:.4} s CPU");
     println!("  parse + aggregate + encode:         {total_s:.4} s CPU  ({series} series, {:.1} MB text)", bytes as f64 / 1e6);
     println!(

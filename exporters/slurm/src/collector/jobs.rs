@@ -61,7 +61,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     let mut alloc: HashMap<(&str, &str, &str), Alloc> = HashMap::new();
     let mut by_state: BTreeMap<&str, f64> = BTreeMap::new();
     let mut array_tasks: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut arrays: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut arrays: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut pending_dep = 0.0;
     for j in &q.jobs {
         let (a, u) = who(j, by_account, by_user);
@@ -92,7 +92,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         }
         if j.is_array_task {
             *array_tasks.entry(&*j.state).or_default() += 1.0;
-            arrays.insert(&*j.array_job_id);
+            arrays.insert(j.array_job_id);
         }
     }
 

@@ -13,8 +13,8 @@ pub const FIELDS: usize = 13;
 /// One job (or array task).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
-    /// The array's job id (the job id for a non-array job).
-    pub array_job_id: Arc<str>,
+    /// The array's job id (the job id for a non-array job; 0 if unreadable).
+    pub array_job_id: u64,
     /// Whether this is an array task (`ArrayTaskID` not `N/A`).
     pub is_array_task: bool,
     /// User name.
@@ -46,9 +46,31 @@ pub struct Squeue {
     pub bad_lines: usize,
 }
 
+/// FNV-1a: the interner hashes short, trusted strings; SipHash costs more than the parse.
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 /// Shares the few distinct user/account/partition/state/reason strings between jobs.
 #[derive(Default)]
-pub struct Interner<'a>(HashMap<&'a str, Arc<str>>);
+pub struct Interner<'a>(HashMap<&'a str, Arc<str>, std::hash::BuildHasherDefault<Fnv>>);
 
 impl<'a> Interner<'a> {
     fn get(&mut self, s: &'a str) -> Arc<str> {
@@ -81,7 +103,7 @@ fn parse_line_with<'a>(line: &'a str, int: &mut Interner<'a>) -> Option<Job> {
         t.gpus = tres::gres_gpus(f[9]) * nodes.max(1.0) + tres::gres_gpus(f[10]);
     }
     Some(Job {
-        array_job_id: int.get(f[0]),
+        array_job_id: f[0].trim().parse().unwrap_or(0),
         is_array_task: super::non_empty(f[1]).is_some(),
         user: int.get(f[2]),
         account: int.get(f[3]),
