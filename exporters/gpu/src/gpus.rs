@@ -7,9 +7,9 @@
 //! or when the GPU count changes. Each successful initialisation starts an XID event thread
 //! that records into [`XidStore`], which lives outside the scrape path.
 //!
-//! Collectors read devices through [`GpuSet::read_each`]: every device is read on its own
-//! thread, and each (device, collector) pair has at most one read outstanding, like the
-//! kit's scraper does per collector. A GPU that hangs in the driver delays nothing but its
+//! Collectors read devices through [`GpuSet::read_each`]: every device has its own worker
+//! thread that runs its reads in turn, and each (device, collector) pair has at most one
+//! read outstanding, like the kit's scraper does per collector. A GPU that hangs in the driver delays nothing but its
 //! own samples, and is reported as `gpu_up{reason="timeout"} 0`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -71,6 +71,25 @@ pub struct Gpu {
     pub last_probe: Mutex<Option<GpuError>>,
     busy: Mutex<HashSet<&'static str>>,
     kick: Arc<Kick>,
+    worker: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+/// A read queued on a GPU's worker thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+fn spawn_worker(index: u32) -> Option<mpsc::Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name(format!("gpu{index}"))
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            for job in rx {
+                job();
+            }
+        })
+        .map_err(|e| tracing::error!(error = %e, "cannot start a GPU worker thread"))
+        .ok()?;
+    Some(tx)
 }
 
 impl Gpu {
@@ -89,6 +108,25 @@ impl Gpu {
                     self.kick.request_reinit();
                 }
                 None
+            }
+        }
+    }
+
+    /// Queues `job` on this GPU's worker thread (started on first use; it ends when the
+    /// GPU is dropped). Reads of one GPU run one after another, so a call hung in the
+    /// driver holds up only this GPU's reads; `begin` keeps the queue to one per collector.
+    fn submit(&self, job: Job) -> bool {
+        let mut w = self.worker.lock().unwrap_or_else(|e| e.into_inner());
+        if w.is_none() {
+            *w = spawn_worker(self.index);
+        }
+        let Some(tx) = w.as_ref() else { return false };
+        match tx.send(job) {
+            Ok(()) => true,
+            Err(mpsc::SendError(job)) => {
+                // The worker is gone (cannot happen short of an abort); start another.
+                *w = spawn_worker(self.index);
+                w.as_ref().is_some_and(|tx| tx.send(job).is_ok())
             }
         }
     }
@@ -434,6 +472,7 @@ impl GpuSet {
                         last_probe: Mutex::new(None),
                         busy: Mutex::new(HashSet::new()),
                         kick: self.kick.clone(),
+                        worker: Mutex::new(None),
                     }
                 }
                 Err(e) => {
@@ -451,6 +490,7 @@ impl GpuSet {
                         last_probe: Mutex::new(None),
                         busy: Mutex::new(HashSet::new()),
                         kick: self.kick.clone(),
+                        worker: Mutex::new(None),
                     }
                 }
             };
@@ -561,23 +601,20 @@ impl GpuSet {
             let guard = BusyGuard(gpu.clone(), collector);
             let f = f.clone();
             let tx = tx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("gpu{}-{collector}", gpu.index))
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    let guard = guard;
-                    let mut set = MetricSet::new();
-                    if let Err(p) =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| f(&guard.0, &mut set)))
-                    {
-                        tracing::error!(collector, uuid = %guard.0.uuid, panic = ?p.downcast_ref::<&str>(), "GPU read panicked");
-                        set = MetricSet::new();
-                    }
-                    drop(guard);
-                    let _ = tx.send((slot, set));
-                });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start a GPU read thread");
+            let submitted = gpu.submit(Box::new(move || {
+                let guard = guard;
+                let mut set = MetricSet::new();
+                if let Err(p) =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| f(&guard.0, &mut set)))
+                {
+                    tracing::error!(collector, uuid = %guard.0.uuid, panic = ?p.downcast_ref::<&str>(), "GPU read panicked");
+                    set = MetricSet::new();
+                }
+                drop(guard);
+                let _ = tx.send((slot, set));
+            }));
+            if !submitted {
+                tracing::error!("cannot start a GPU read thread");
                 outcomes[slot].1 = Some(ReadOutcome::Busy);
             }
         }
