@@ -65,12 +65,20 @@ start)
   done
   echo "ipmi_sim x$n up: LAN udp 127.0.0.1:$BASE+2i, console tcp +1, state $DIR" ;;
 stop)
+  # Signal all first, then wait for all (ipmi_sim can take seconds to act on SIGTERM; it
+  # keeps no state worth a clean exit, so survivors get SIGKILL after 2 s).
   shopt -s nullglob
+  pids=()
   for f in "$DIR"/ipmi_sim-*.pid; do
-    p=$(cat "$f"); kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true
-    for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true; rm -f "$f"
+    p=$(cat "$f"); pids+=("$p")
+    kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true
   done
+  for _ in $(seq 20); do
+    alive=0; for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive -eq 0 ] && break; sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -f "$DIR"/ipmi_sim-*.pid
   echo "ipmi_sim stopped ($DIR)" ;;
 status)
   shopt -s nullglob
