@@ -101,6 +101,13 @@ fn values_state_changes_and_sel_events() {
     ] {
         assert_eq!(value(&b, series), Some(want), "{series} in\n{b}");
     }
+    // The BMC without DCMI was not asked again: the failure is the remembered one.
+    assert_eq!(value(&b, "ipmi_up{collector=\"dcmi\"}"), Some(0.0), "{b}");
+    assert!(
+        e.log().contains("remembered; asked again every 600s"),
+        "{}",
+        e.log()
+    );
     // Upper non-critical + upper critical (CPU), lower non-critical + lower critical (fan),
     // power supply failure.
     assert_eq!(value(&b, "ipmi_sel_logs_count"), Some(5.0), "{b}");
