@@ -141,6 +141,11 @@ fn unescape_help(s: &str) -> String {
     out
 }
 
+/// Length of the first blank-delimited token of `s`.
+fn value_len(s: &str) -> usize {
+    s.find([' ', '\t']).unwrap_or(s.len())
+}
+
 /// Parses one sample line; `Err` says why it is invalid, `Ok(Some(ts))` in the second field
 /// when it carries a timestamp.
 fn parse_sample(line: &str) -> Result<(Line, bool), String> {
@@ -234,22 +239,29 @@ fn parse_sample(line: &str) -> Result<(Line, bool), String> {
             }
         }
     }
-    let mut rest = line[i..].split_ascii_whitespace();
-    let value = rest
-        .next()
-        .ok_or_else(|| format!("missing value for metric {name:?}"))?;
-    let value = parse_value(value).ok_or_else(|| format!("invalid value {value:?}"))?;
-    let ts = match rest.next() {
-        None => false,
-        Some(t) => {
-            t.parse::<i64>()
-                .map_err(|_| format!("invalid timestamp {t:?}"))?;
-            true
-        }
-    };
-    if rest.next().is_some() {
-        return Err("trailing characters after sample".into());
+    // Like expfmt: blanks after the value announce a timestamp, which must then follow.
+    let blank = |c: char| c == ' ' || c == '\t';
+    let rest = line[i..].trim_start_matches(blank);
+    let (value, after) = rest.split_once(blank).unwrap_or((rest, ""));
+    if value.is_empty() {
+        return Err(format!("missing value for metric {name:?}"));
     }
+    let value = parse_value(value).ok_or_else(|| format!("invalid value {value:?}"))?;
+    let ts = if rest.len() == value_len(rest) {
+        false
+    } else {
+        let after = after.trim_start_matches(blank);
+        let (t, tail) = after.split_once(blank).unwrap_or((after, ""));
+        if t.is_empty() {
+            return Err("expected integer as timestamp".into());
+        }
+        t.parse::<i64>()
+            .map_err(|_| format!("invalid timestamp {t:?}"))?;
+        if !tail.trim_matches(blank).is_empty() {
+            return Err("trailing characters after sample".into());
+        }
+        true
+    };
     Ok((
         Line {
             name,
@@ -295,9 +307,10 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, String> {
         })
     };
     for (n, raw) in text.lines().enumerate() {
-        let line = raw.trim_matches(|c| c == ' ' || c == '\t' || c == '\r');
+        // Trailing blanks matter in HELP text (kept, as expfmt does) but not elsewhere.
+        let line = raw.trim_start_matches([' ', '\t']).trim_end_matches('\r');
         let err = |m: String| format!("line {}: {m}", n + 1);
-        if line.is_empty() {
+        if line.trim_end_matches([' ', '\t']).is_empty() {
             continue;
         }
         if let Some(c) = line.strip_prefix('#') {
@@ -317,7 +330,7 @@ pub fn parse(text: &str) -> Result<Vec<ParsedFamily>, String> {
                 if fams[i].help.is_some() {
                     return Err(err(format!("second HELP line for metric name {name:?}")));
                 }
-                fams[i].help = Some(unescape_help(arg));
+                fams[i].help = Some(unescape_help(arg.trim_start_matches([' ', '\t'])));
             } else {
                 if typed.contains_key(name) || !fams[i].lines.is_empty() {
                     return Err(err(format!(
@@ -568,6 +581,7 @@ mod tests {
             "# TYPE h histogram\nh_bucket 1\n",
             "# TYPE x weird\nx 1\n",
             "x infinity\n",
+            "x 1 \n",
         ] {
             assert!(parse(bad).is_err(), "accepted {bad:?}");
         }
@@ -607,6 +621,34 @@ mod tests {
     }
 
     proptest! {
+        /// Whatever the kit writes (any label value and help text, escapes included), the
+        /// parser reads back unchanged.
+        #[test]
+        fn parses_what_the_kit_writes(
+            help in "\\PC*",
+            values in proptest::collection::vec(("[a-z_][a-z0-9_]{0,5}", "\\PC*"), 1..4),
+            v in proptest::num::f64::NORMAL | proptest::num::f64::ZERO,
+        ) {
+            let mut set = MetricSet::new();
+            let labels: Vec<(String, String)> = {
+                let mut seen = std::collections::BTreeMap::new();
+                for (k, val) in &values {
+                    seen.entry(k.clone()).or_insert_with(|| val.clone());
+                }
+                seen.into_iter().collect()
+            };
+            set.gauge("x_metric", &help).sample_owned(labels.clone(), v);
+            set.normalize();
+            let text = hpcmon_kit::metrics::encode_text(&set);
+            let fams = parse(&text).unwrap();
+            prop_assert_eq!(fams.len(), 1);
+            // expfmt skips blanks before the help text, so only compare what can round-trip.
+            let help_rt = help.trim_start_matches([' ', '\t']);
+            prop_assert_eq!(fams[0].help.as_deref(), Some(help_rt));
+            prop_assert_eq!(&fams[0].lines[0].labels, &labels);
+            prop_assert_eq!(fams[0].lines[0].value, v);
+        }
+
         #[test]
         fn parse_never_panics(s in "\\PC*") {
             let _ = parse(&s);
