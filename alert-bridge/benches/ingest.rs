@@ -589,6 +589,7 @@ async fn run_queries(store: &Store, n: i64) -> Vec<(String, f64, f64, f64)> {
 
 #[tokio::main]
 async fn main() {
+    hpcmon_e2e::install_crypto_provider();
     let a = args();
     println!(
         "alert bridge benchmark: {} clients, <= {} s and <= {} alerts per run, loopback",
