@@ -41,6 +41,9 @@ pub struct Runtime {
     pub interpret: Interpret,
     /// What collectors remember about a target between scrapes, by (target, key).
     memo: Mutex<Memo>,
+    /// Per-target locks held while an SDR cache is built: the BMC's SDR reservation is
+    /// shared, and two concurrent builds fail ("ipmi_sdr_cache_create: internal IPMI error").
+    sdr_build: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// (target, key) → (when, value).
@@ -109,7 +112,16 @@ impl Runtime {
             freeipmi_path,
             interpret: Interpret::detect(Path::new("/etc/freeipmi")),
             memo: Mutex::new(HashMap::new()),
+            sdr_build: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn sdr_build_lock(&self, target: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.sdr_build.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= MEMO_MAX {
+            m.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        m.entry(target.to_string()).or_default().clone()
     }
 
     /// A value remembered for (`target`, `key`) less than `max_age` ago.
@@ -205,10 +217,18 @@ fn ensure_dir(p: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether FreeIPMI has written an SDR cache under `dir` (`.freeipmi/sdr-cache/*`).
+fn cache_populated(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join(".freeipmi/sdr-cache"))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+}
+
 /// Whether FreeIPMI's error says the SDR cache must be rebuilt.
 pub fn stale_sdr_cache(stderr: &str) -> bool {
     let s = stderr.to_ascii_lowercase();
     s.contains("out of date")
+        || s.contains("sdr_cache_create")
         || (s.contains("sdr cache")
             && (s.contains("invalid") || s.contains("corrupt") || s.contains("flush")))
 }
@@ -276,11 +296,23 @@ pub async fn run_tool(
         }
         let (targs, stdin) = target_args(t, remaining);
         let mut cmd = Cmd::new(rt.program(program)).args(targs);
+        let mut _building = None;
         if sdr {
             // One cache per (target, tool): the target's collectors run concurrently and two
             // FreeIPMI processes must not build the same cache file at once.
             let dir = t.cache_dir(rt).join(program);
             ensure_dir(&dir)?;
+            if recreate || !cache_populated(&dir) {
+                let lock = rt.sdr_build_lock(t.label());
+                let wait = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(wait, lock.lock_owned()).await {
+                    Ok(g) => _building = Some(g),
+                    Err(_) => bail!(
+                        "deadline passed while another SDR cache build for {} ran",
+                        t.label()
+                    ),
+                }
+            }
             cmd = cmd
                 .arg(format!("--sdr-cache-directory={}", dir.display()))
                 .arg("--quiet-cache");
@@ -418,6 +450,7 @@ mod tests {
     fn stale_cache_messages() {
         assert!(stale_sdr_cache("SDR Cache '/x/sdr-cache-vm.127.0.0.1:22900' out of date: Please flush the cache and regenerate it"));
         assert!(stale_sdr_cache("ipmi-sensors: SDR Cache invalid"));
+        assert!(stale_sdr_cache("ipmi_sdr_cache_create: internal IPMI error"));
         assert!(!stale_sdr_cache("ipmi-sensors: password invalid"));
         assert!(!stale_sdr_cache("ipmi-sensors: connection timeout"));
     }

@@ -70,7 +70,12 @@ fn values_state_changes_and_sel_events() {
         ("ipmi_sel_events_count{state=\"critical\"}", 0.0),
         ("ipmi_bmc_watchdog_timer_state", 0.0),
     ] {
-        assert_eq!(value(&b, series), Some(want), "{series} in\n{b}");
+        assert_eq!(
+            value(&b, series),
+            Some(want),
+            "{series} in\n{b}\n{}",
+            e.log()
+        );
     }
     assert!(b.contains("ipmi_bmc_info{firmware_revision=\"9.08\",manufacturer_id=\"MontaVista Software, Inc. (4753)\",system_firmware_version=\"N/A\"} 1"), "{b}");
 
@@ -99,7 +104,12 @@ fn values_state_changes_and_sel_events() {
         ),
         ("ipmi_temperature_state{id=\"6\",name=\"Inlet Temp\"}", 0.0),
     ] {
-        assert_eq!(value(&b, series), Some(want), "{series} in\n{b}");
+        assert_eq!(
+            value(&b, series),
+            Some(want),
+            "{series} in\n{b}\n{}",
+            e.log()
+        );
     }
     // The BMC without DCMI was not asked again: the failure is the remembered one.
     assert_eq!(value(&b, "ipmi_up{collector=\"dcmi\"}"), Some(0.0), "{b}");
