@@ -125,8 +125,10 @@ async fn writer_task(st: Arc<AppState>, db: Db, mut rx: mpsc::Receiver<Job>) {
                     }));
                 }
             }
-            Ok(Err(_)) | Err(_) if batch.len() > 1 => {
-                // Retry one by one so that one notification cannot fail the others.
+            // A statement error might come from one notification's data: retry one by one so
+            // that it cannot fail the others. (Connection errors and timeouts would only repeat
+            // for each notification: those fail the whole batch at once, below.)
+            Ok(Err(sqlx::Error::Database(_))) if batch.len() > 1 => {
                 for j in batch {
                     let one = [j.incoming];
                     let r =
@@ -153,14 +155,14 @@ async fn writer_task(st: Arc<AppState>, db: Db, mut rx: mpsc::Receiver<Job>) {
             }
             Ok(Err(e)) => {
                 st.metrics.storage_error("insert");
-                tracing::warn!(error = %e, "storing a notification failed");
+                tracing::warn!(error = %e, notifications = batch.len(), "storing notifications failed");
                 for j in batch {
                     let _ = j.reply.send(Err(e.to_string()));
                 }
             }
             Err(_) => {
                 st.metrics.storage_error("insert");
-                tracing::warn!("storing a notification timed out");
+                tracing::warn!("storing notifications timed out");
                 for j in batch {
                     let _ = j
                         .reply
