@@ -290,12 +290,7 @@ pub async fn run_tool(
     };
     let mut recreate = false;
     loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            bail!("deadline passed before {program} could start");
-        }
-        let (targs, stdin) = target_args(t, remaining);
-        let mut cmd = Cmd::new(rt.program(program)).args(targs);
+        let mut sdr_args = Vec::new();
         let mut _building = None;
         if sdr {
             // One cache per (target, tool): the target's collectors run concurrently and two
@@ -313,13 +308,19 @@ pub async fn run_tool(
                     ),
                 }
             }
-            cmd = cmd
-                .arg(format!("--sdr-cache-directory={}", dir.display()))
-                .arg("--quiet-cache");
+            sdr_args.push(format!("--sdr-cache-directory={}", dir.display()));
+            sdr_args.push("--quiet-cache".to_string());
             if recreate {
-                cmd = cmd.arg("--sdr-cache-recreate");
+                sdr_args.push("--sdr-cache-recreate".to_string());
             }
         }
+        // (after any wait for the SDR lock: the time left is what the tool gets)
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            bail!("deadline passed before {program} could start");
+        }
+        let (targs, stdin) = target_args(t, remaining);
+        let mut cmd = Cmd::new(rt.program(program)).args(targs).args(sdr_args);
         match program {
             "ipmi-sensors" | "ipmimonitoring" => {
                 if let Some(f) = &rt.interpret.sensor {
@@ -450,7 +451,9 @@ mod tests {
     fn stale_cache_messages() {
         assert!(stale_sdr_cache("SDR Cache '/x/sdr-cache-vm.127.0.0.1:22900' out of date: Please flush the cache and regenerate it"));
         assert!(stale_sdr_cache("ipmi-sensors: SDR Cache invalid"));
-        assert!(stale_sdr_cache("ipmi_sdr_cache_create: internal IPMI error"));
+        assert!(stale_sdr_cache(
+            "ipmi_sdr_cache_create: internal IPMI error"
+        ));
         assert!(!stale_sdr_cache("ipmi-sensors: password invalid"));
         assert!(!stale_sdr_cache("ipmi-sensors: connection timeout"));
     }
