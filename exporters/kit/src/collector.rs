@@ -81,6 +81,8 @@ struct Entry {
     name: String,
     collector: Arc<dyn Collector>,
     busy: Arc<AtomicBool>,
+    /// The last error logged at warn level, so a persistent failure logs once, not per scrape.
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 /// Clears the busy flag when the collection ends, even by panic.
@@ -109,6 +111,29 @@ pub struct Scraper {
     namespace: String,
     entries: Vec<Entry>,
     up_metric: Option<(String, String)>,
+    lanes: Option<usize>,
+}
+
+/// One collector's call in one scrape.
+struct Job {
+    slot: usize,
+    collector: Arc<dyn Collector>,
+    guard: BusyGuard,
+}
+
+/// A collector's metrics, or its error with whatever partial metrics it still serves.
+type CollectResult = Result<MetricSet, (String, Option<MetricSet>)>;
+
+fn run_one(c: &dyn Collector, ctx: &Context) -> CollectResult {
+    let mut out = MetricSet::new();
+    match std::panic::catch_unwind(AssertUnwindSafe(|| c.collect(ctx, &mut out))) {
+        Ok(Ok(())) => Ok(out),
+        Ok(Err(e)) => match e.downcast::<PartialMetrics>() {
+            Ok(p) => Err((p.error, Some(p.metrics))),
+            Err(e) => Err((format!("{e:#}"), None)),
+        },
+        Err(p) => Err((format!("panic: {}", panic_message(&p)), None)),
+    }
 }
 
 impl Scraper {
@@ -118,7 +143,17 @@ impl Scraper {
             namespace: namespace.into(),
             entries: Vec::new(),
             up_metric: None,
+            lanes: None,
         }
+    }
+
+    /// Runs the collectors on at most `n` blocking threads per scrape (taking them from a
+    /// shared queue) instead of one thread each. Suits many fast collectors (node): fewer
+    /// thread hand-offs per scrape. A collector stuck past the deadline holds one lane for
+    /// that scrape only; later scrapes skip it until it returns. Default: one lane each.
+    pub fn lanes(&mut self, n: usize) -> &mut Self {
+        self.lanes = Some(n.max(1));
+        self
     }
 
     /// Also reports each collector's success as gauge `name{collector}` (1 or 0), for
@@ -134,6 +169,7 @@ impl Scraper {
             name: name.into(),
             collector,
             busy: Arc::new(AtomicBool::new(false)),
+            last_error: std::sync::Mutex::new(None),
         });
         self
     }
@@ -162,53 +198,94 @@ impl Scraper {
         only: Option<&BTreeSet<String>>,
     ) -> (MetricSet, Vec<Outcome>) {
         let ctx = Context::with_timeout(timeout);
-        let mut tasks = Vec::new();
+        let scrape_start = Instant::now();
+        // Collectors whose previous call is still outstanding are failed at once; the rest
+        // become jobs, taken from a shared queue by `lanes` blocking tasks.
+        let mut selected: Vec<&Entry> = Vec::new();
+        let mut jobs: Vec<Job> = Vec::new();
         for e in &self.entries {
             if only.is_some_and(|o| !o.contains(&e.name)) {
                 continue;
             }
-            let start = Instant::now();
+            let slot = selected.len();
+            selected.push(e);
             if e.busy.swap(true, Ordering::AcqRel) {
-                tasks.push((e.name.clone(), start, None));
                 continue;
             }
-            let guard = BusyGuard(e.busy.clone());
-            let c = e.collector.clone();
-            let cctx = ctx.clone();
-            let handle = tokio::task::spawn_blocking(move || {
-                let _guard = guard;
-                let mut out = MetricSet::new();
-                let r = std::panic::catch_unwind(AssertUnwindSafe(|| c.collect(&cctx, &mut out)));
-                match r {
-                    Ok(Ok(())) => Ok(out),
-                    Ok(Err(e)) => match e.downcast::<PartialMetrics>() {
-                        Ok(p) => Err((p.error, Some(p.metrics))),
-                        Err(e) => Err((format!("{e:#}"), None)),
-                    },
-                    Err(p) => Err((format!("panic: {}", panic_message(&p)), None)),
-                }
+            jobs.push(Job {
+                slot,
+                collector: e.collector.clone(),
+                guard: BusyGuard(e.busy.clone()),
             });
-            tasks.push((e.name.clone(), start, Some(handle)));
+        }
+        let mut results: Vec<Option<(CollectResult, Duration)>> = Vec::new();
+        results.resize_with(selected.len(), || None);
+        let started: Vec<usize> = jobs.iter().map(|j| j.slot).collect();
+        let n_jobs = jobs.len();
+        if n_jobs > 0 {
+            let lanes = self.lanes.unwrap_or(n_jobs).clamp(1, n_jobs);
+            let queue = Arc::new(std::sync::Mutex::new(jobs.into_iter()));
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            for _ in 0..lanes {
+                let queue = queue.clone();
+                let tx = tx.clone();
+                let cctx = ctx.clone();
+                tokio::task::spawn_blocking(move || loop {
+                    let Some(job) = queue.lock().expect("job queue").next() else {
+                        break;
+                    };
+                    let t0 = Instant::now();
+                    let r = run_one(&*job.collector, &cctx);
+                    drop(job.guard);
+                    if tx.send((job.slot, r, t0.elapsed())).is_err() {
+                        // The scrape gave up waiting; later jobs are not worth starting.
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            let deadline = tokio::time::Instant::from_std(ctx.deadline);
+            let mut received = 0;
+            while received < n_jobs {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some((slot, r, d))) => {
+                        results[slot] = Some((r, d));
+                        received += 1;
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if received < n_jobs {
+                // Deadline: jobs no lane has started yet are dropped (releasing their busy
+                // flags) rather than run for a scrape that no longer waits.
+                queue.lock().expect("job queue").by_ref().for_each(drop);
+            }
         }
 
         let mut merged = MetricSet::new();
-        let mut outcomes = Vec::with_capacity(tasks.len());
-        for (name, start, handle) in tasks {
-            let result = match handle {
-                None => Err(("previous collection is still running".to_string(), None)),
-                Some(h) => match tokio::time::timeout(ctx.remaining(), h).await {
-                    Ok(Ok(r)) => r,
-                    Ok(Err(join)) => Err((format!("collector task failed: {join}"), None)),
-                    Err(_) => Err((
+        let mut outcomes = Vec::with_capacity(selected.len());
+        for (slot, (e, r)) in selected.iter().zip(results).enumerate() {
+            let name = e.name.clone();
+            let (result, duration) = match r {
+                Some((r, d)) => (r, d),
+                None if !started.contains(&slot) => (
+                    Err(("previous collection is still running".to_string(), None)),
+                    scrape_start.elapsed(),
+                ),
+                None => (
+                    Err((
                         format!("deadline of {:.3}s exceeded", timeout.as_secs_f64()),
                         None,
                     )),
-                },
+                    scrape_start.elapsed(),
+                ),
             };
-            let duration = start.elapsed();
             match result {
                 Ok(set) => {
                     merged.extend(set);
+                    if e.last_error.lock().expect("last_error").take().is_some() {
+                        tracing::info!(collector = %name, "collector recovered");
+                    }
                     outcomes.push(Outcome {
                         name,
                         success: true,
@@ -220,7 +297,14 @@ impl Scraper {
                     if let Some(set) = partial {
                         merged.extend(set);
                     }
-                    tracing::warn!(collector = %name, duration_seconds = duration.as_secs_f64(), %error, "collector failed");
+                    let mut last = e.last_error.lock().expect("last_error");
+                    if last.as_deref() == Some(error.as_str()) {
+                        tracing::debug!(collector = %name, duration_seconds = duration.as_secs_f64(), %error, "collector failed");
+                    } else {
+                        tracing::warn!(collector = %name, duration_seconds = duration.as_secs_f64(), %error, "collector failed");
+                        *last = Some(error.clone());
+                    }
+                    drop(last);
                     outcomes.push(Outcome {
                         name,
                         success: false,
@@ -386,6 +470,37 @@ mod tests {
                 .value
         };
         assert_eq!((v("a"), v("b")), (1.0, 0.0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lanes_share_work_and_release_queued_jobs_at_the_deadline() {
+        // Two lanes: one is held by the slow collector, the other serves all fast ones.
+        let mut s = Scraper::new("t");
+        s.lanes(2)
+            .add("slow", Arc::new(Sleeps(Duration::from_millis(800))));
+        for i in 0..5 {
+            s.add(format!("fast{i}"), Arc::new(Fixed(i as f64)));
+        }
+        let (set, _) = s.scrape(Duration::from_millis(400)).await;
+        assert_eq!(success(&set, "slow"), Some(0.0));
+        for i in 0..5 {
+            assert_eq!(success(&set, &format!("fast{i}")), Some(1.0), "fast{i}");
+        }
+
+        // One lane, held by the slow collector: the queued ones miss this deadline, but
+        // are released, so the next scrape runs them while the slow one is still out.
+        let mut s = Scraper::new("t");
+        s.lanes(1)
+            .add("slow", Arc::new(Sleeps(Duration::from_millis(800))))
+            .add("fast", Arc::new(Fixed(1.0)));
+        let (set, outcomes) = s.scrape(Duration::from_millis(200)).await;
+        assert_eq!(success(&set, "fast"), Some(0.0));
+        let fast = outcomes.iter().find(|o| o.name == "fast").unwrap();
+        assert!(fast.error.as_deref().unwrap().contains("deadline"));
+        let (set, outcomes) = s.scrape(Duration::from_millis(200)).await;
+        assert_eq!(success(&set, "fast"), Some(1.0));
+        let slow = outcomes.iter().find(|o| o.name == "slow").unwrap();
+        assert!(slow.error.as_deref().unwrap().contains("still running"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,6 +77,20 @@ pub fn init_logging(level: &str, format: cli::LogFormat) {
     };
 }
 
+/// Caps glibc's malloc arenas (one per thread by default, up to 8 × cores): an exporter does
+/// little allocation per scrape on short-lived blocking threads, and every extra arena keeps
+/// its own free memory resident. Measured on the node exporter: 14.0 → 11.0 MiB RSS, CPU
+/// unchanged. Respects an explicit `MALLOC_ARENA_MAX`.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only adjusts allocator tuning; called before other threads start.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 /// Parses flags (the exporter's `A`, the kit's and the collector flags), sets up logging and
 /// the runtime, calls `build` with the parsed flags and the enabled collector names, and
 /// serves the returned [`App`] until SIGTERM. Returns the process exit code.
@@ -105,6 +119,7 @@ where
     };
     let enabled = cli::enabled_collectors(&matches, specs);
     init_logging(&kit.log_level, kit.log_format);
+    limit_malloc_arenas();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(64)

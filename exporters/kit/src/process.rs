@@ -34,12 +34,16 @@ pub fn add_process_metrics(out: &mut MetricSet) {
                 )
                 .sample(&[], v * page);
             }
-            if let (Some(start), Some(boot)) = (num(19), boot_time()) {
+            // Constant for the process' life: computed once (boot time needs /proc/stat,
+            // which is large on many-core nodes).
+            static START: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
+            let start_time = *START.get_or_init(|| Some(boot_time()? + num(19)? / ticks));
+            if let Some(t) = start_time {
                 out.gauge(
                     "process_start_time_seconds",
                     "Start time of the process since unix epoch in seconds.",
                 )
-                .sample(&[], boot + start / ticks);
+                .sample(&[], t);
             }
         }
     }
