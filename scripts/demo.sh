@@ -5,7 +5,8 @@
 #                             Alertmanager and Prometheus; print the URLs
 #   scripts/demo.sh stop      stop everything started
 #   scripts/demo.sh status    what runs, and Prometheus' view of its targets
-#   (DEMO_PROFILE=debug scripts/demo.sh start: debug binaries, quicker to build)
+#   (DEMO_PROFILE=debug scripts/demo.sh start: debug binaries, quicker to build;
+#    DEMO_SKIP_BUILD=1: use the binaries already built)
 #
 # Parts: every scripts/demo.d/NN-NAME.sh is sourced (in a subshell, in name order) with
 #   ROOT  the repository        BIN  the release binaries     RUN  the state dir (.run/demo)
@@ -195,15 +196,7 @@ receivers:
 YAML
 }
 
-start() {
-  local t0=$SECONDS
-  if [ -f "$RUN/pids" ]; then say "demo: stopping the running demo first"; stop_all; fi
-  say "demo: installing packages (scripts/install-deps.sh)"
-  local groups=(prom infra)
-  local g
-  # Parts may name the extra package groups they need in a line "# deps: GROUP...".
-  for g in $(sed -n 's/^# deps: *//p' "$ROOT"/scripts/demo.d/*.sh 2>/dev/null); do groups+=("$g"); done
-  "$ROOT/scripts/install-deps.sh" $(printf '%s\n' "${groups[@]}" | sort -u)
+build() {
   say "demo: building $PROFILE binaries (cargo build ${BUILD_FLAGS[*]} --workspace --bins)"
   if ! (cd "$ROOT" && cargo build "${BUILD_FLAGS[@]}" --workspace --bins); then
     # One broken crate must not keep the rest of the suite from running: build each
@@ -217,6 +210,22 @@ for p in json.load(sys.stdin)["packages"]:
         print(p["name"])'); do
       (cd "$ROOT" && cargo build "${BUILD_FLAGS[@]}" -p "$pkg" --bins) || say "demo: package $pkg does not build; its part will fail"
     done
+  fi
+}
+
+start() {
+  local t0=$SECONDS
+  if [ -f "$RUN/pids" ]; then say "demo: stopping the running demo first"; stop_all; fi
+  say "demo: installing packages (scripts/install-deps.sh)"
+  local groups=(prom infra)
+  local g
+  # Parts may name the extra package groups they need in a line "# deps: GROUP...".
+  for g in $(sed -n 's/^# deps: *//p' "$ROOT"/scripts/demo.d/*.sh 2>/dev/null); do groups+=("$g"); done
+  "$ROOT/scripts/install-deps.sh" $(printf '%s\n' "${groups[@]}" | sort -u)
+  if [ "${DEMO_SKIP_BUILD:-0}" = 1 ]; then
+    say "demo: DEMO_SKIP_BUILD=1: using the binaries already in $BIN"
+  else
+    build
   fi
   rm -rf "$RUN"
   mkdir -p "$RUN"
