@@ -224,6 +224,10 @@ fn write_value(out: &mut String, v: f64) {
 }
 
 fn escape_help(out: &mut String, s: &str) {
+    if !s.contains(['\\', '\n']) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -234,6 +238,10 @@ fn escape_help(out: &mut String, s: &str) {
 }
 
 fn escape_label_value(out: &mut String, s: &str) {
+    if !s.contains(['\\', '\n', '"']) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
