@@ -119,7 +119,7 @@ impl Collector for Conntrack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::cpu::test_config;
+    use crate::collector::testutil::test_config;
     use crate::collector::testutil::{assert_golden, render, testdata};
     use proptest::prelude::*;
 

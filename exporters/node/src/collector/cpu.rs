@@ -429,22 +429,6 @@ impl Collector for Cpu {
     }
 }
 
-/// The collectors' [`Config`] from command-line `args`, with every path under the fixture
-/// tree `dir` (`dir/proc`, `dir/sys`, `dir/root`), for the collectors' tests.
-#[cfg(test)]
-pub(crate) fn test_config(dir: &std::path::Path, args: &[&str]) -> Config {
-    #[derive(clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        config: Config,
-    }
-    let mut cfg =
-        <Cli as clap::Parser>::parse_from(std::iter::once("test").chain(args.iter().copied()))
-            .config;
-    cfg.paths = super::Paths::fixture(dir);
-    cfg
-}
-
 /// A /proc/stat as a 4096-CPU machine writes it.
 #[cfg(test)]
 pub(crate) fn stat_4096() -> String {
@@ -481,7 +465,7 @@ pub(crate) fn stat_4096() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::testutil::{assert_golden, render, testdata};
+    use crate::collector::testutil::{assert_golden, render, test_config, testdata};
     use proptest::prelude::*;
 
     fn config(dir: &std::path::Path, flags: Flags) -> Config {

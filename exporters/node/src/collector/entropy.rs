@@ -49,7 +49,7 @@ impl Collector for Entropy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::cpu::test_config;
+    use crate::collector::testutil::test_config;
     use crate::collector::testutil::{assert_golden, render, testdata};
 
     #[test]

@@ -152,7 +152,7 @@ impl Collector for SockStat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::cpu::test_config;
+    use crate::collector::testutil::test_config;
     use crate::collector::testutil::{assert_golden, render, testdata};
     use proptest::prelude::*;
 

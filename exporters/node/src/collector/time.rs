@@ -129,7 +129,7 @@ impl Collector for Time {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::cpu::test_config;
+    use crate::collector::testutil::test_config;
     use crate::collector::testutil::{assert_golden, render, testdata};
     use hpcmon_kit::metrics;
 

@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn live_adjtimex() {
         let t = render(
-            &*new(&crate::collector::cpu::test_config(
+            &*new(&crate::collector::testutil::test_config(
                 std::path::Path::new("/"),
                 &[],
             ))
