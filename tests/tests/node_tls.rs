@@ -211,9 +211,16 @@ async fn prometheus_scrapes_node_exporter_over_tls_with_basic_auth_and_rules_eva
         .iter()
         .map(|g| g["name"].as_str().unwrap())
         .collect();
+    assert_eq!(names, ["node.rules"]);
+    let kinds: Vec<&str> = groups[0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
     assert!(
-        names.contains(&"node.rules") && names.contains(&"node.alerts"),
-        "{names:?}"
+        kinds.contains(&"recording") && kinds.contains(&"alerting"),
+        "{kinds:?}"
     );
     for g in groups.as_array().unwrap() {
         for rule in g["rules"].as_array().unwrap() {
