@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hpcmon_alert_bridge::payload::{Alert, LabelSet, Status};
+use hpcmon_e2e::free_port;
 use serde_json::json;
 use sqlx::Connection as _;
 
@@ -76,14 +77,6 @@ fn repo() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A storage for one run, with cleanup.

@@ -22,12 +22,13 @@ mod compat_expfmt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use compat_expfmt::{Exposition, Family};
+use hpcmon_e2e::free_port;
 use hpcmon_node_exporter::collector::SPECS;
 
 const OURS: &str = env!("CARGO_BIN_EXE_hpcmon-node-exporter");
@@ -60,13 +61,6 @@ impl Proc {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(8)..].join("\n")
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
 }
 
 /// Starts `bin` on a free loopback port with `args`; `Err` (with its log) if it exits or

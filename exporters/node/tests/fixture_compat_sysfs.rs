@@ -16,9 +16,10 @@
 //!
 //! Needs `prometheus-node-exporter` (`scripts/install-deps.sh prom`).
 
+use hpcmon_e2e::free_port;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,14 +33,6 @@ impl Drop for Killer {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn get(port: u16) -> std::io::Result<String> {

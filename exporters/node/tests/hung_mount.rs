@@ -8,8 +8,9 @@
 //! count (`Threads:` in `/proc/PID/status`) must not grow with the number of scrapes. The
 //! daemon is continued and the mount lazily unmounted even when the test fails.
 
+use hpcmon_e2e::free_port;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,14 +23,6 @@ fn require(program: &str) -> PathBuf {
         }
     }
     panic!("`{program}` is missing: install it with `scripts/install-deps.sh fuse`");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// GET http://127.0.0.1:PORT/PATH with a generous timeout; returns the body.

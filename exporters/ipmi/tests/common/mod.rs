@@ -126,14 +126,8 @@ impl Drop for Sim {
     }
 }
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// A free TCP port on 127.0.0.1 (the harness crate's).
+pub use hpcmon_e2e::free_port;
 
 /// The exporter binary, killed on drop; its log (stderr) goes to a file.
 pub struct Exporter {
