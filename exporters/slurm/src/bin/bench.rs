@@ -54,7 +54,7 @@ fn gen_squeue(n: usize) -> String {
         "QOSMaxJobsPerUserLimit",
         "ReqNodeNotAvail, UnavailableNodes:c[001-004]",
     ];
-    let mut s = String::with_capacity(n * 110);
+    let mut s = String::with_capacity(n * 160);
     for i in 0..n {
         let state = states[i % states.len()];
         let reason = if state == "PENDING" {
@@ -68,9 +68,16 @@ fn gen_squeue(n: usize) -> String {
             (format!("{}", 2_000_000 + i), "N/A".into())
         };
         let gpus = if i % 7 == 0 { ",gres/gpu=2" } else { "" };
+        let (nodelist, start) = if state == "PENDING" {
+            ("", "N/A")
+        } else {
+            ("c[001-004]", "2026-11-22T20:36:04")
+        };
         let tpn = if i % 7 == 0 { "gres:gpu:2" } else { "N/A" };
         s.push_str(&format!(
-            "{arr}|{task}|user{u}|acct{a}|part{p}|{state}|{nodes}|{cpus}|cpu={cpus},mem={mem}G,node={nodes},billing={cpus}{gpus}|{tpn}|N/A|(null)|{reason}\n",
+            "{arr}|{task}|user{u}|acct{a}|part{p}|{state}|{nodes}|{cpus}|cpu={cpus},mem={mem}G,node={nodes},billing={cpus}{gpus}|{tpn}|N/A|(null)|{id}|normal|{nodelist}|{start}|1-00:00:00|{reason}|job-{name}\n",
+            id = 3_000_000 + i,
+            name = i % 2000,
             u = i % 500,
             a = i % 50,
             p = i % 8,

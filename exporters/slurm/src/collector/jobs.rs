@@ -90,7 +90,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
                 j.nodes
             };
         }
-        if j.is_array_task {
+        if j.is_array_task() {
             *array_tasks.entry(&*j.state).or_default() += 1.0;
             arrays.insert(j.array_job_id);
         }

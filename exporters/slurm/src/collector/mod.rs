@@ -13,6 +13,7 @@ use crate::poller::{Data, Poller, Source};
 pub mod cluster;
 pub mod command;
 pub mod fairshare;
+pub mod job;
 pub mod jobs;
 pub mod licenses;
 pub mod nodes;
@@ -29,6 +30,17 @@ pub struct LabelFlags {
     /// Break job counts and allocations down by account.
     #[arg(long = "slurm.jobs-by-account", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub by_account: bool,
+    /// Most jobs exported in each per-job family (`slurm_job_info`, `slurm_job_cpus`, ...);
+    /// the jobs with the lowest ids are kept, the rest counted in `slurm_job_series_dropped`.
+    #[arg(
+        long = "slurm.job-series-limit",
+        default_value_t = 20000,
+        value_name = "N"
+    )]
+    pub job_series_limit: usize,
+    /// Also export pending jobs in the per-job families (not only jobs holding resources).
+    #[arg(long = "slurm.job-info-pending", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub job_info_pending: bool,
 }
 
 impl Default for LabelFlags {
@@ -36,6 +48,8 @@ impl Default for LabelFlags {
         Self {
             by_user: true,
             by_account: true,
+            job_series_limit: 20000,
+            job_info_pending: false,
         }
     }
 }
@@ -56,6 +70,11 @@ pub const SPECS: &[CollectorSpec] = &[
         name: "fairshare",
         default_enabled: true,
         help: "Fair share per account (and user) from sshare",
+    },
+    CollectorSpec {
+        name: "job",
+        default_enabled: true,
+        help: "Per-job identity and resources of running jobs: slurm_job_info, slurm_job_cpus, ... (squeue)",
     },
     CollectorSpec {
         name: "jobs",
@@ -94,7 +113,7 @@ pub fn sources_of(name: &str) -> &'static [Source] {
     match name {
         "cluster" => &[Source::Config],
         "fairshare" => &[Source::Sshare],
-        "jobs" => &[Source::Squeue],
+        "job" | "jobs" => &[Source::Squeue],
         "licenses" => &[Source::Licenses],
         "nodes" => &[Source::Sinfo],
         "partitions" => &[Source::Sinfo, Source::Squeue],
@@ -124,6 +143,7 @@ pub fn build(
         "command" => Arc::new(command::CommandCollector(p)),
         "cluster" => Arc::new(FromSnapshot::new("cluster", p, l, cluster::collect)),
         "fairshare" => Arc::new(FromSnapshot::new("fairshare", p, l, fairshare::collect)),
+        "job" => Arc::new(FromSnapshot::new("job", p, l, job::collect)),
         "jobs" => Arc::new(FromSnapshot::new("jobs", p, l, jobs::collect)),
         "licenses" => Arc::new(FromSnapshot::new("licenses", p, l, licenses::collect)),
         "nodes" => Arc::new(FromSnapshot::new("nodes", p, l, nodes::collect)),

@@ -3,7 +3,7 @@
 use hpcmon_kit::MetricSet;
 
 use super::Inputs;
-use crate::parse::reservations::local_time_seconds;
+use crate::parse::local_time_seconds;
 use crate::poller::Data;
 
 /// Renders the reservation metrics.

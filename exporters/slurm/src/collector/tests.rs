@@ -194,6 +194,7 @@ fn user_and_account_labels_can_be_switched_off() {
     let off = LabelFlags {
         by_user: false,
         by_account: false,
+        ..LabelFlags::default()
     };
     let (jobs, _) = run("jobs", &p, &off);
     let f = jobs
@@ -282,4 +283,150 @@ fn sources_follow_enabled_collectors() {
         vec![Source::Squeue, Source::Sinfo, Source::Sdiag]
     );
     assert!(super::sources_for(&["command"]).is_empty());
+}
+
+/// Labels of every sample of `name`.
+fn samples(set: &hpcmon_kit::MetricSet, name: &str) -> Vec<(Vec<(String, String)>, f64)> {
+    set.families()
+        .iter()
+        .filter(|f| f.name == name)
+        .flat_map(|f| f.samples.iter())
+        .map(|s| (s.labels.clone(), s.value))
+        .collect()
+}
+
+fn label<'a>(labels: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    labels.iter().find(|(a, _)| a == k).map(|(_, b)| b.as_str())
+}
+
+#[test]
+fn job_info_matches_squeue() {
+    let p = fixture_poller();
+    let (set, r) = run("job", &p, &LabelFlags::default());
+    assert!(r.is_ok(), "{r:?}");
+    let sq = crate::parse::squeue::parse(&std::fs::read_to_string(testdata("squeue.txt")).unwrap());
+    let held: Vec<_> = sq
+        .jobs
+        .iter()
+        .filter(|j| {
+            !matches!(
+                &*j.state,
+                "PENDING" | "COMPLETED" | "FAILED" | "CANCELLED" | "TIMEOUT"
+            )
+        })
+        .collect();
+    assert!(held.len() >= 6, "fixture has running jobs");
+    let info = samples(&set, "slurm_job_info");
+    assert_eq!(info.len(), held.len());
+    for j in &held {
+        let id = j.display_id();
+        let (l, v) = info
+            .iter()
+            .find(|(l, _)| label(l, "jobid") == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("no slurm_job_info for {id}"));
+        assert_eq!(*v, 1.0);
+        assert_eq!(label(l, "jobid_raw"), Some(j.job_id.to_string().as_str()));
+        assert_eq!(label(l, "user"), Some(&*j.user));
+        assert_eq!(label(l, "partition"), Some(&*j.partition));
+        assert_eq!(label(l, "name"), Some(&*j.name));
+        assert_eq!(label(l, "nodes"), j.nodelist.as_deref());
+        assert_eq!(label(l, "state"), Some(&*j.state));
+        assert!(
+            !label(l, "nodes").unwrap_or("").is_empty(),
+            "{id} has nodes"
+        );
+        assert_eq!(
+            value(&set, "slurm_job_cpus", &[("jobid", &id)]),
+            Some(j.tres.cpus)
+        );
+        assert!(value(&set, "slurm_job_start_time_seconds", &[("jobid", &id)]).unwrap() > 1.7e9);
+    }
+    // The per-job CPUs add up to what the jobs collector reports as allocated.
+    let (jobs, _) = run("jobs", &p, &LabelFlags::default());
+    assert_eq!(
+        sum(&set, "slurm_job_cpus", &[]),
+        sum(&jobs, "slurm_jobs_cpus_allocated", &[])
+    );
+    assert_eq!(
+        sum(&set, "slurm_job_gpus", &[]),
+        sum(&jobs, "slurm_jobs_gpus_allocated", &[])
+    );
+    assert_eq!(value(&set, "slurm_job_series_dropped", &[]), Some(0.0));
+    // No pending job unless asked.
+    assert!(info
+        .iter()
+        .all(|(l, _)| label(l, "state") != Some("PENDING")));
+}
+
+#[test]
+fn job_info_pending_and_array_tasks() {
+    let p = fixture_poller();
+    let flags = LabelFlags {
+        job_info_pending: true,
+        ..LabelFlags::default()
+    };
+    let (set, _) = run("job", &p, &flags);
+    let info = samples(&set, "slurm_job_info");
+    let pending: Vec<_> = info
+        .iter()
+        .filter(|(l, _)| label(l, "state") == Some("PENDING"))
+        .collect();
+    assert!(!pending.is_empty());
+    let tasks: Vec<_> = info
+        .iter()
+        .filter(|(l, _)| label(l, "array_task_id").is_some())
+        .collect();
+    assert!(!tasks.is_empty(), "the fixture's array shows up");
+    for (l, _) in tasks {
+        let id = label(l, "jobid").unwrap();
+        let want = format!(
+            "{}_{}",
+            label(l, "array_job_id").unwrap(),
+            label(l, "array_task_id").unwrap()
+        );
+        assert_eq!(id, want, "array task printed as Slurm does");
+        assert_ne!(label(l, "jobid_raw"), Some(id));
+    }
+    // No two series share a jobid.
+    let mut ids: Vec<_> = info
+        .iter()
+        .map(|(l, _)| label(l, "jobid").unwrap())
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n);
+}
+
+#[test]
+fn job_series_limit_caps_and_counts() {
+    let p = fixture_poller();
+    let (all, _) = run("job", &p, &LabelFlags::default());
+    let total = samples(&all, "slurm_job_info").len();
+    assert!(total > 3);
+    let flags = LabelFlags {
+        job_series_limit: 3,
+        ..LabelFlags::default()
+    };
+    let (set, _) = run("job", &p, &flags);
+    for fam in ["slurm_job_info", "slurm_job_cpus", "slurm_job_nodes"] {
+        assert_eq!(samples(&set, fam).len(), 3, "{fam}");
+    }
+    assert_eq!(
+        value(&set, "slurm_job_series_dropped", &[]),
+        Some((total - 3) as f64)
+    );
+    // The lowest job ids are the ones kept.
+    let mut raw: Vec<u64> = samples(&all, "slurm_job_info")
+        .iter()
+        .map(|(l, _)| label(l, "jobid_raw").unwrap().parse().unwrap())
+        .collect();
+    raw.sort();
+    let kept: Vec<u64> = samples(&set, "slurm_job_info")
+        .iter()
+        .map(|(l, _)| label(l, "jobid_raw").unwrap().parse().unwrap())
+        .collect();
+    for id in kept {
+        assert!(raw[..3].contains(&id), "{id} not among the lowest");
+    }
 }

@@ -55,6 +55,49 @@ pub fn memory_bytes(s: &str, default_unit: f64) -> Option<f64> {
     (v.is_finite() && v >= 0.0).then_some(v * mult)
 }
 
+/// Seconds since the epoch of a Slurm timestamp printed with `SLURM_TIME_FORMAT=standard`
+/// (`2026-11-22T20:36:04`, the local time of the machine running the command); `None` for
+/// `Unknown`, `N/A`, `None` and garbage.
+pub fn local_time_seconds(s: &str) -> Option<f64> {
+    use chrono::TimeZone;
+    let t = chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M:%S").ok()?;
+    let dt = chrono::Local.from_local_datetime(&t).earliest()?;
+    Some(dt.timestamp() as f64)
+}
+
+/// Seconds of a Slurm duration as `squeue`/`sinfo` print time limits: `[days-]hours:minutes:seconds`,
+/// `minutes:seconds`, `minutes`, or `days-hours[:minutes]`. `None` for `UNLIMITED`,
+/// `Partition_Limit`, `INVALID`, `NOT_SET`, `N/A` and garbage.
+pub fn duration_seconds(s: &str) -> Option<f64> {
+    let t = non_empty(s)?;
+    let (days, rest) = match t.split_once('-') {
+        Some((d, r)) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => {
+            (Some(d.parse::<f64>().ok()?), r)
+        }
+        Some(_) => return None,
+        None => (None, t),
+    };
+    let mut parts = [0f64; 3];
+    let n = rest.split(':').count();
+    if n == 0 || n > 3 {
+        return None;
+    }
+    for (i, p) in rest.split(':').enumerate() {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        parts[i] = p.parse().ok()?;
+    }
+    let secs = match (days, n) {
+        // With days: hours[:minutes[:seconds]].
+        (Some(d), _) => d * 86400.0 + parts[0] * 3600.0 + parts[1] * 60.0 + parts[2],
+        (None, 1) => parts[0] * 60.0,
+        (None, 2) => parts[0] * 60.0 + parts[1],
+        (None, _) => parts[0] * 3600.0 + parts[1] * 60.0 + parts[2],
+    };
+    secs.is_finite().then_some(secs)
+}
+
 /// One megabyte, the unit of Slurm's unsuffixed memory numbers.
 pub const MB: f64 = 1024.0 * 1024.0;
 
@@ -177,6 +220,33 @@ mod tests {
         assert_eq!(split_fields::<3>("a|b|c|d"), Some(["a", "b", "c|d"]));
         assert_eq!(split_fields::<3>("a|b"), None);
     }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_seconds("1-00:00:00"), Some(86400.0));
+        assert_eq!(duration_seconds("2-12"), Some(2.5 * 86400.0));
+        assert_eq!(duration_seconds("01:30:05"), Some(5405.0));
+        assert_eq!(duration_seconds("10:00"), Some(600.0));
+        assert_eq!(duration_seconds("45"), Some(2700.0));
+        for bad in [
+            "UNLIMITED",
+            "Partition_Limit",
+            "INVALID",
+            "NOT_SET",
+            "N/A",
+            "",
+            "1:2:3:4",
+            "-1:00",
+            "a-1",
+            "1:-2",
+        ] {
+            assert_eq!(duration_seconds(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            duration_seconds("99999999999999999999-0"),
+            Some(99999999999999999999.0 * 86400.0)
+        );
+    }
 }
 
 #[cfg(test)]
@@ -205,7 +275,7 @@ mod proptests {
             let _ = super::tres::gres_gpus(&s);
             let _ = super::memory_bytes(&s, super::MB);
             let _ = super::key_values(&s);
-            let _ = super::reservations::local_time_seconds(&s);
+            let _ = super::local_time_seconds(&s);
         }
 
         #[test]

@@ -55,17 +55,10 @@ pub fn parse(out: &str) -> Vec<Reservation> {
     v
 }
 
-/// Seconds since the epoch of a Slurm local timestamp (`2026-11-22T20:36:04`).
-pub fn local_time_seconds(s: &str) -> Option<f64> {
-    use chrono::TimeZone;
-    let t = chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M:%S").ok()?;
-    let dt = chrono::Local.from_local_datetime(&t).earliest()?;
-    Some(dt.timestamp() as f64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::local_time_seconds;
 
     #[test]
     fn one_reservation() {

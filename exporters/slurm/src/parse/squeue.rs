@@ -1,4 +1,9 @@
 //! `squeue` output: one line per job (array tasks expanded by `-r`).
+//!
+//! Two free-text fields exist: the pending reason (Slurm's words, which may hold `|` in
+//! `ReqNodeNotAvail, UnavailableNodes:…` style lists only in theory) and the job name, which
+//! users choose freely. The name is printed last so it may contain anything but a newline;
+//! the reason comes just before it and must not contain `|`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,17 +11,29 @@ use std::sync::Arc;
 use super::{number, split_fields, tres};
 
 /// The `squeue --Format` the poller uses: `|`-delimited, the free-text reason last.
-pub const FORMAT: &str = "ArrayJobID:|,ArrayTaskID:|,UserName:|,Account:|,Partition:|,State:|,NumNodes:|,NumCPUs:|,tres-alloc:|,tres-per-node:|,tres-per-job:|,Licenses:|,Reason:";
+pub const FORMAT: &str = "ArrayJobID:|,ArrayTaskID:|,UserName:|,Account:|,Partition:|,State:|,NumNodes:|,NumCPUs:|,tres-alloc:|,tres-per-node:|,tres-per-job:|,Licenses:|,JobID:|,QOS:|,NodeList:|,StartTime:|,TimeLimit:|,Reason:|,Name:";
 /// Number of fields in [`FORMAT`].
-pub const FIELDS: usize = 13;
+pub const FIELDS: usize = 19;
 
 /// One job (or array task).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// The array's job id (the job id for a non-array job; 0 if unreadable).
     pub array_job_id: u64,
-    /// Whether this is an array task (`ArrayTaskID` not `N/A`).
-    pub is_array_task: bool,
+    /// The array task id (`None` for a job that is not an array task).
+    pub array_task_id: Option<Box<str>>,
+    /// The unique job id (`JobID`; differs from `array_job_id` for array tasks; 0 if unreadable).
+    pub job_id: u64,
+    /// Job name.
+    pub name: Box<str>,
+    /// QOS.
+    pub qos: Arc<str>,
+    /// Allocated nodes as a compressed hostlist (`n[1-2]`; `None` while pending).
+    pub nodelist: Option<Box<str>>,
+    /// Actual (running) or expected (pending) start, seconds since the epoch.
+    pub start_time: Option<f64>,
+    /// Time limit in seconds (`None`: unlimited or unknown).
+    pub time_limit: Option<f64>,
     /// User name.
     pub user: Arc<str>,
     /// Account.
@@ -35,6 +52,22 @@ pub struct Job {
     pub tres: tres::Tres,
     /// Licenses, e.g. `matlab:2` (`None` when none).
     pub licenses: Option<String>,
+}
+
+impl Job {
+    /// Whether this is an array task.
+    pub fn is_array_task(&self) -> bool {
+        self.array_task_id.is_some()
+    }
+
+    /// The job id as Slurm prints it: `123` or, for an array task, `123_4`.
+    pub fn display_id(&self) -> String {
+        match &self.array_task_id {
+            Some(t) => format!("{}_{}", self.array_job_id, t),
+            None if self.job_id == 0 => self.array_job_id.to_string(),
+            None => self.job_id.to_string(),
+        }
+    }
 }
 
 /// A parsed `squeue` output.
@@ -104,7 +137,13 @@ fn parse_line_with<'a>(line: &'a str, int: &mut Interner<'a>) -> Option<Job> {
     }
     Some(Job {
         array_job_id: f[0].trim().parse().unwrap_or(0),
-        is_array_task: super::non_empty(f[1]).is_some(),
+        array_task_id: super::non_empty(f[1]).map(Box::from),
+        job_id: f[12].trim().parse().unwrap_or(0),
+        qos: int.get(super::non_empty(f[13]).unwrap_or("")),
+        nodelist: super::non_empty(f[14]).map(Box::from),
+        start_time: super::local_time_seconds(f[15]),
+        time_limit: super::duration_seconds(f[16]),
+        name: Box::from(f[18].trim()),
         user: int.get(f[2]),
         account: int.get(f[3]),
         partition: int.get(f[4]),
@@ -113,7 +152,7 @@ fn parse_line_with<'a>(line: &'a str, int: &mut Interner<'a>) -> Option<Job> {
         cpus: number(f[7]).unwrap_or(0.0),
         tres: t,
         licenses: super::non_empty(f[11]).map(str::to_string),
-        reason: int.get(f[12]),
+        reason: int.get(f[17]),
     })
 }
 
@@ -153,7 +192,7 @@ mod tests {
             .map(|j| j.tres.gpus)
             .sum();
         assert_eq!(gpu, 3.0);
-        assert!(s.jobs.iter().any(|j| j.is_array_task));
+        assert!(s.jobs.iter().any(|j| j.is_array_task()));
         assert!(s.jobs.iter().any(|j| &*j.reason == "Dependency"));
         assert!(s
             .jobs
@@ -163,19 +202,37 @@ mod tests {
 
     #[test]
     fn edge_cases() {
-        let j = parse_line("7|N/A|bob|phys|gpu,debug|PENDING|2|8|cpu=8,mem=16G,node=2,billing=8|gres:gpu:a100:2|N/A|(null)|Reason with | pipe").unwrap();
+        let j = parse_line("7|N/A|bob|phys|gpu,debug|PENDING|2|8|cpu=8,mem=16G,node=2,billing=8|gres:gpu:a100:2|N/A|(null)|7|normal||N/A|1-00:00:00|Priority|my | job name ").unwrap();
         assert_eq!(&*j.partition, "gpu,debug");
         assert_eq!(j.tres.gpus, 4.0); // 2 per node x 2 nodes
-        assert_eq!(&*j.reason, "Reason with | pipe");
-        assert!(!j.is_array_task);
-        let j = parse_line("1|3|u|a|p|RUNNING|N/A|N/A||||N/A|None").unwrap();
+        assert_eq!(&*j.reason, "Priority");
+        assert_eq!(&*j.name, "my | job name");
+        assert_eq!((j.nodelist.as_deref(), j.start_time), (None, None));
+        assert_eq!(j.time_limit, Some(86400.0));
+        assert!(!j.is_array_task());
+        assert_eq!(j.display_id(), "7");
+        let j = parse_line(
+            "1|3|u|a|p|RUNNING|N/A|N/A||||N/A|9|q|n[1-2]|2026-11-22T20:36:04|UNLIMITED|None|x",
+        )
+        .unwrap();
         assert_eq!((j.nodes, j.cpus), (0.0, 0.0));
-        assert!(j.is_array_task);
+        assert!(j.is_array_task());
+        assert_eq!((j.display_id().as_str(), j.job_id), ("1_3", 9));
+        assert_eq!(j.nodelist.as_deref(), Some("n[1-2]"));
+        assert_eq!(
+            j.start_time,
+            crate::parse::local_time_seconds("2026-11-22T20:36:04")
+        );
+        assert!(j.start_time.is_some());
+        assert_eq!(j.time_limit, None);
         assert!(parse_line("garbage").is_none());
-        assert!(parse_line("1|2|3|4|5|running lower|7|8|9|10|11|12|13").is_none());
-        let s = parse("\n\nnot a job\n1|N/A|u|a|p|RUNNING|1|1|cpu=1|N/A|N/A|(null)|None\n");
+        assert!(
+            parse_line("1|2|3|4|5|running lower|7|8|9|10|11|12|13|14|15|16|17|18|19").is_none()
+        );
+        let s = parse("\n\nnot a job\n1|N/A|u|a|p|RUNNING|1|1|cpu=1|N/A|N/A|(null)|1|normal|n1|Unknown|30:00|None|sleep\n");
         assert_eq!((s.jobs.len(), s.bad_lines), (1, 1));
-        let j = parse_line("1|N/A|u|a|p|RUNNING|1|99999999999999999999|cpu=99999999999999999999|N/A|gres:gpu:1|(null)|None").unwrap();
+        assert_eq!(s.jobs[0].time_limit, Some(1800.0));
+        let j = parse_line("1|N/A|u|a|p|RUNNING|1|99999999999999999999|cpu=99999999999999999999|N/A|gres:gpu:1|(null)|1|normal|n1|N/A|N/A|None|").unwrap();
         assert_eq!(j.cpus, 1e20);
         assert_eq!(j.tres.gpus, 1.0); // per job
     }
