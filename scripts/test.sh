@@ -65,6 +65,7 @@ step "cargo build --workspace --bins" cargo build --workspace --bins
 step "cargo test --workspace" cargo test --workspace --no-fail-fast
 step "scripts/check-rules.sh" scripts/check-rules.sh
 step "scripts/check-dashboards.sh" scripts/check-dashboards.sh
+step "scripts/check-dashboards-schema.sh" scripts/check-dashboards-schema.sh
 shopt -s nullglob
 for t in scripts/test.d/*.sh; do
   [ -x "$t" ] || { echo "(skipping $t: not executable)"; continue; }
