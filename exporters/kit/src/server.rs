@@ -184,9 +184,14 @@ fn landing_page(
     )
 }
 
+/// The basic-auth user a request authenticated as (a request extension set by the web
+/// config's auth layer; absent when the web config has no users).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedUser(pub String);
+
 async fn auth_layer(
     State(holder): State<Arc<WebConfigHolder>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let cfg = holder.current();
@@ -195,7 +200,12 @@ async fn auth_layer(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let mut resp = match holder.authorize(&cfg, auth) {
-        Ok(_) => next.run(req).await,
+        Ok(user) => {
+            if let Some(u) = user {
+                req.extensions_mut().insert(AuthenticatedUser(u));
+            }
+            next.run(req).await
+        }
         Err(_) => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Basic")],
