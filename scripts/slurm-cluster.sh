@@ -12,6 +12,15 @@
 #                      three, gpu1-gpu2 it+10 and it+11. The demo uses 19817/19801 so that it
 #                      can run next to the tests.
 #   KEEP_MUNGE=1       on stop, leave a munged this script started running
+#   HPCMON_SLURM_CGROUP=1  cgroup mode: proctrack/cgroup, task/cgroup,task/affinity and
+#                      jobacct_gather/cgroup with a cgroup.conf (ConstrainCores, ConstrainRAMSpace),
+#                      so each job gets a cpuset and a memory limit (CR_Core_Memory, DefMemPerCPU)
+#                      and the node exporter's slurm_job collector sees it. Needs cgroup v1
+#                      controllers under /sys/fs/cgroup (cpuset, cpuacct, memory, freezer) and root.
+#                      Several slurmd on one machine name their trees slurm_<node>:
+#                      /sys/fs/cgroup/<controller>/slurm_n1/uid_0/job_7/step_batch/...
+#                      Only one cgroup-mode cluster per machine: the demo's and the tests' would
+#                      share those names. Default (0): proctrack/linuxproc, no cgroups.
 # Clients: export SLURM_CONF=$HPCMON_SLURM_DIR/etc/slurm.conf  (or: eval "$(slurm-cluster.sh env)")
 #
 # Only one such cluster can run per machine (fixed ports): tests serialise on a lock file.
@@ -22,6 +31,8 @@ mkdir -p "$S"; S=$(cd "$S" && pwd)
 ETC=$S/etc; RUN=$S/run; LOG=$S/log
 CTLD_PORT=${HPCMON_SLURM_PORT:-21817}
 NODE_PORT=${HPCMON_SLURM_NODE_PORT:-21001}
+CGROUP=${HPCMON_SLURM_CGROUP:-0}
+CGROUP_ROOT=/sys/fs/cgroup
 export SLURM_CONF=$ETC/slurm.conf
 HOST=$(hostname -s)
 NODES="n1 n2 n3 n4 gpu1 gpu2"
@@ -38,6 +49,35 @@ stop_pidfiles() { # SIGTERM, wait up to 10 s, then SIGKILL
     [ $alive = 0 ] && break; sleep 0.1; done
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   rm -f "${files[@]}"; return 0; }
+
+plugins() {
+  if [ "$CGROUP" = 1 ]; then
+    printf '%s\n' ProctrackType=proctrack/cgroup TaskPlugin=task/cgroup,task/affinity \
+      JobAcctGatherType=jobacct_gather/cgroup JobAcctGatherFrequency=5
+  else
+    printf '%s\n' ProctrackType=proctrack/linuxproc TaskPlugin=task/none JobAcctGatherType=jobacct_gather/none
+  fi
+}
+
+check_cgroup() { # the v1 controllers the cgroup plugins use, each mounted on its own
+  local c
+  [ "$(id -u)" = 0 ] || { echo "ERROR: HPCMON_SLURM_CGROUP=1 needs root (slurmd creates cgroups)" >&2; return 1; }
+  for c in cpuset cpuacct memory freezer; do
+    [ -f "$CGROUP_ROOT/$c/cgroup.procs" ] || {
+      echo "ERROR: HPCMON_SLURM_CGROUP=1: no cgroup v1 '$c' controller at $CGROUP_ROOT/$c" >&2; return 1; }
+  done
+}
+
+remove_job_cgroups() { # empty job cgroups a killed slurmstepd left behind (deepest first)
+  local c n d
+  for c in cpuset cpuacct memory freezer devices cpu blkio pids; do
+    for n in $NODES; do
+      d=$CGROUP_ROOT/$c/slurm_$n
+      [ -d "$d" ] || continue
+      find "$d" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
+  done
+}
 
 render() {
   mkdir -p "$ETC" "$RUN" "$LOG" "$S/state" "$S/jobs" "$S/fakedev"
@@ -64,9 +104,7 @@ SlurmctldDebug=info
 SlurmdDebug=info
 SwitchType=switch/none
 MpiDefault=none
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
+$(plugins)
 AccountingStorageType=accounting_storage/none
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
@@ -91,6 +129,21 @@ EOF
   # /dev/null's numbers (ConstrainDevices is off, nothing is enforced).
   for i in 0 1; do [ -c "$S/fakedev/nvidia$i" ] || { rm -f "$S/fakedev/nvidia$i"; mknod "$S/fakedev/nvidia$i" c 1 3; }; done
   echo "NodeName=gpu[1-2] Name=gpu Type=a100 File=$S/fakedev/nvidia[0-1]" > "$ETC/gres.conf"
+  if [ "$CGROUP" = 1 ]; then
+    # autodetect picks cgroup/v1 here. ConstrainCores gives each job a cpuset of its cores,
+    # ConstrainRAMSpace a memory.limit_in_bytes of its --mem (no swap allowance on top).
+    cat > "$ETC/cgroup.conf" <<EOF
+CgroupPlugin=autodetect
+CgroupMountpoint=$CGROUP_ROOT
+ConstrainCores=yes
+ConstrainRAMSpace=yes
+AllowedRAMSpace=100
+ConstrainSwapSpace=no
+ConstrainDevices=no
+EOF
+  else
+    rm -f "$ETC/cgroup.conf"
+  fi
 }
 
 start_munge() {
@@ -128,6 +181,7 @@ start)
     echo "already running; export SLURM_CONF=$SLURM_CONF"; exit 0; fi
   if ss -Hltn "sport = :$CTLD_PORT" 2>/dev/null | grep -q .; then
     echo "ERROR: port $CTLD_PORT is in use (another Slurm test cluster?)" >&2; exit 1; fi
+  if [ "$CGROUP" = 1 ]; then check_cgroup; fi
   trap 'echo "start failed; see $LOG; stopping" >&2; "$0" stop' ERR
   rm -rf "$S/state" "$S/spool"   # fresh controller state: old DRAIN reasons survive otherwise
   render; start_munge
@@ -148,6 +202,7 @@ stop)
   shopt -s nullglob
   stop_pidfiles "$RUN"/slurmd-*.fg.pid "$RUN/slurmctld.fg.pid"
   kill_orphan_steps
+  if [ -f "$ETC/cgroup.conf" ]; then remove_job_cgroups; fi
   if [ "${KEEP_MUNGE:-0}" != 1 ] && [ -f "$RUN/munged.started.pid" ]; then
     if [ "$(cat "$RUN/munged.started.pid")" = "$(cat /run/munge/munged.pid 2>/dev/null)" ]; then
       stop_pidfiles "$RUN/munged.started.pid"; else rm -f "$RUN/munged.started.pid"; fi

@@ -19,7 +19,8 @@
 //! without `memory.peak`) is left out; an unlimited memory limit is left out rather than
 //! reported as 2^63. Layouts:
 //! - **v1** (`<cgroup root>/<controller>/slurm[_<node>]/uid_<uid>/job_<id>/step_*`): the uid
-//!   comes from the path.
+//!   comes from the path. Several slurmd on one machine (`slurmd -N`, each with its own
+//!   `slurm_<node>` tree) that share a job report its sum over their trees.
 //! - **v2** (`<cgroup root>/system.slice/[<node>_]slurmstepd.scope/job_<id>/step_*/user/task_*`,
 //!   detected by `<cgroup root>/cgroup.controllers`): the path has no uid, so it is the owner
 //!   (`Uid:` in `<procfs>/<pid>/status`) of the first process in the job's `user` subtrees, or
@@ -223,6 +224,13 @@ fn limit(v: Option<u64>) -> Option<f64> {
     v.filter(|&l| l < UNLIMITED).map(|l| l as f64)
 }
 
+/// Adds `v` to `acc` (a job seen in several `slurm_<node>` trees of one machine).
+fn add(acc: &mut Option<f64>, v: Option<f64>) {
+    if let Some(v) = v {
+        *acc = Some(acc.unwrap_or(0.0) + v);
+    }
+}
+
 /// `job_<id>` directories under the slurm trees of a v1 controller: `(jobid, uid, dir)`.
 fn v1_jobs(ctrl: &Path) -> Vec<(String, String, PathBuf)> {
     let mut out = Vec::new();
@@ -260,9 +268,13 @@ fn v1_jobs(ctrl: &Path) -> Vec<(String, String, PathBuf)> {
 }
 
 impl SlurmJob {
-    /// v1: the same job appears under each controller; merge by job id.
+    /// v1: the same job appears under each controller; merge by job id. With several slurmd
+    /// on one machine (`slurmd -N`, multiple-slurmd) a job that spans two of them appears in
+    /// each one's `slurm_<node>` tree: its usage on this machine is the sum.
     fn collect_v1(&self) -> BTreeMap<(String, String), JobUsage> {
         let mut jobs: BTreeMap<(String, String), JobUsage> = BTreeMap::new();
+        // Jobs with an unlimited memory limit in some tree: unlimited on the machine.
+        let mut unlimited = std::collections::BTreeSet::new();
         let cpuacct = ["cpuacct", "cpu,cpuacct"]
             .iter()
             .map(|c| self.root.join(c))
@@ -270,27 +282,52 @@ impl SlurmJob {
         if let Some(ctrl) = cpuacct {
             for (id, uid, dir) in v1_jobs(&ctrl) {
                 let j = jobs.entry((id, uid)).or_default();
-                j.cpu_seconds = read_u64(&dir.join("cpuacct.usage")).map(|ns| ns as f64 / 1e9);
+                let usage = read_u64(&dir.join("cpuacct.usage")).map(|ns| ns as f64 / 1e9);
+                add(&mut j.cpu_seconds, usage);
                 let stat = dir.join("cpuacct.stat");
-                j.cpu_user_seconds = keyed(&stat, "user").map(|t| t as f64 / USER_HZ);
-                j.cpu_system_seconds = keyed(&stat, "system").map(|t| t as f64 / USER_HZ);
+                add(
+                    &mut j.cpu_user_seconds,
+                    keyed(&stat, "user").map(|t| t as f64 / USER_HZ),
+                );
+                add(
+                    &mut j.cpu_system_seconds,
+                    keyed(&stat, "system").map(|t| t as f64 / USER_HZ),
+                );
             }
         }
         for (id, uid, dir) in v1_jobs(&self.root.join("memory")) {
+            let raw_limit = read_u64(&dir.join("memory.limit_in_bytes"));
+            if raw_limit.is_some() && limit(raw_limit).is_none() {
+                unlimited.insert((id.clone(), uid.clone()));
+            }
             let j = jobs.entry((id, uid)).or_default();
-            j.memory_usage = read_u64(&dir.join("memory.usage_in_bytes")).map(|v| v as f64);
+            let f = |v: Option<u64>| v.map(|v| v as f64);
+            add(
+                &mut j.memory_usage,
+                f(read_u64(&dir.join("memory.usage_in_bytes"))),
+            );
             let stat = dir.join("memory.stat");
-            j.memory_rss = keyed(&stat, "total_rss").map(|v| v as f64);
-            j.memory_cache = keyed(&stat, "total_cache").map(|v| v as f64);
-            j.memory_limit = limit(read_u64(&dir.join("memory.limit_in_bytes")));
-            j.memory_max_usage = read_u64(&dir.join("memory.max_usage_in_bytes")).map(|v| v as f64);
-            j.oom_kills = keyed(&dir.join("memory.oom_control"), "oom_kill").map(|v| v as f64);
+            add(&mut j.memory_rss, f(keyed(&stat, "total_rss")));
+            add(&mut j.memory_cache, f(keyed(&stat, "total_cache")));
+            add(&mut j.memory_limit, limit(raw_limit));
+            // Peaks of different trees may fall at different times: the sum is an upper bound.
+            add(
+                &mut j.memory_max_usage,
+                f(read_u64(&dir.join("memory.max_usage_in_bytes"))),
+            );
+            add(
+                &mut j.oom_kills,
+                f(keyed(&dir.join("memory.oom_control"), "oom_kill")),
+            );
         }
         for (id, uid, dir) in v1_jobs(&self.root.join("cpuset")) {
             let j = jobs.entry((id, uid)).or_default();
-            j.cpus = read(&dir.join("cpuset.cpus"))
-                .and_then(|s| cpuset_count(&s))
-                .map(|n| n as f64);
+            add(
+                &mut j.cpus,
+                read(&dir.join("cpuset.cpus"))
+                    .and_then(|s| cpuset_count(&s))
+                    .map(|n| n as f64),
+            );
         }
         // Processes: freezer is where proctrack/cgroup puts every task; fall back to others.
         for ctrl in ["freezer", "cpuacct", "memory", "cpuset"] {
@@ -300,7 +337,7 @@ impl SlurmJob {
             }
             for (id, uid, dir) in found {
                 let j = jobs.entry((id, uid)).or_default();
-                j.processes = Some(count_procs(&dir, 0) as f64);
+                add(&mut j.processes, Some(count_procs(&dir, 0) as f64));
             }
             break;
         }
@@ -309,8 +346,13 @@ impl SlurmJob {
             if let Some((r, w)) =
                 blkio_bytes(&dir.join("blkio.throttle.io_service_bytes_recursive"))
             {
-                j.io_read_bytes = Some(r);
-                j.io_write_bytes = Some(w);
+                add(&mut j.io_read_bytes, Some(r));
+                add(&mut j.io_write_bytes, Some(w));
+            }
+        }
+        for key in unlimited {
+            if let Some(j) = jobs.get_mut(&key) {
+                j.memory_limit = None;
             }
         }
         jobs
@@ -530,6 +572,31 @@ mod tests {
         let text = render(&at("b-slurm_job-live")).unwrap();
         assert!(text.contains("node_slurm_job_memory_rss_bytes{jobid=\"1\",uid=\"0\"}"));
         assert_golden("slurm_job_live", &text);
+    }
+
+    /// Recorded from a live two-node job (`sbatch -p gpu -N 2 -c 1 --mem=100M --wrap 'srun
+    /// sleep 300'`) on the test cluster of `scripts/slurm-cluster.sh` in its cgroup mode:
+    /// several `slurmd -N` on one machine, each with its own `slurm_<node>` tree, so the same
+    /// job appears under `slurm_gpu1` and `slurm_gpu2`. The machine's usage of the job is the
+    /// sum of both (it was the last tree read, overwriting the other field by field).
+    #[test]
+    fn multiple_slurmd_trees_are_summed() {
+        let text = render(&at("b-slurm_job-multi")).unwrap();
+        let l = "{jobid=\"10\",uid=\"0\"}";
+        for want in [
+            format!("node_slurm_job_cpus{l} 2\n"),
+            format!("node_slurm_job_memory_limit_bytes{l} 209715200\n"),
+            format!("node_slurm_job_memory_usage_bytes{l} 6414336\n"),
+            format!("node_slurm_job_memory_rss_bytes{l} 4640768\n"),
+            format!("node_slurm_job_memory_cache_bytes{l} 208896\n"),
+            format!("node_slurm_job_cpu_seconds_total{l} 0.02544132\n"),
+            format!("node_slurm_job_cpu_system_seconds_total{l} 0.01\n"),
+            format!("node_slurm_job_processes{l} 5\n"),
+            format!("node_slurm_job_oom_kills_total{l} 0\n"),
+        ] {
+            assert!(text.contains(&want), "missing {want:?} in\n{text}");
+        }
+        assert_golden("slurm_job_multi", &text);
     }
 
     #[test]
