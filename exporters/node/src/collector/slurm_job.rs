@@ -118,6 +118,35 @@ fn keyed(p: &Path, key: &str) -> Option<u64> {
     })
 }
 
+/// OOM kills of a v1 job: `oom_kill` of the job's memory cgroup and of every cgroup below it
+/// (steps, tasks). v1 counts a kill in the cgroup whose limit was hit and does not add it to
+/// the parents, and Slurm gives each step the job's limit, so a job-level read misses them.
+fn oom_kills_v1(job: &Path) -> Option<f64> {
+    fn walk(dir: &Path, depth: u32, total: &mut Option<f64>) {
+        if let Some(n) = keyed(&dir.join("memory.oom_control"), "oom_kill") {
+            *total = Some(total.unwrap_or(0.0) + n as f64);
+        }
+        if depth == 0 {
+            return;
+        }
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if (name.starts_with("step_") || name.starts_with("task_"))
+                && e.file_type().is_ok_and(|t| t.is_dir())
+            {
+                walk(&e.path(), depth - 1, total);
+            }
+        }
+    }
+    let mut total = None;
+    walk(job, 2, &mut total);
+    total
+}
+
 /// Number of CPUs in a cpuset list such as `0-3,8,10-11` (None if it does not parse).
 pub fn cpuset_count(list: &str) -> Option<u64> {
     let list = list.trim();
@@ -315,10 +344,7 @@ impl SlurmJob {
                 &mut j.memory_max_usage,
                 f(read_u64(&dir.join("memory.max_usage_in_bytes"))),
             );
-            add(
-                &mut j.oom_kills,
-                f(keyed(&dir.join("memory.oom_control"), "oom_kill")),
-            );
+            add(&mut j.oom_kills, oom_kills_v1(&dir));
         }
         for (id, uid, dir) in v1_jobs(&self.root.join("cpuset")) {
             let j = jobs.entry((id, uid)).or_default();
@@ -597,6 +623,38 @@ mod tests {
             assert!(text.contains(&want), "missing {want:?} in\n{text}");
         }
         assert_golden("slurm_job_multi", &text);
+    }
+
+    /// On cgroup v1 `oom_kill` counts in the memory cgroup that hit its limit and is not
+    /// summed into its parents: a kill in a step (which carries the job's limit too) shows in
+    /// `step_*/memory.oom_control` only. Seen on this VM's kernel with a real job.
+    #[test]
+    fn v1_oom_kills_in_steps_count() {
+        let t = tempfile::tempdir().unwrap();
+        let job = t.path().join("memory/slurm/uid_0/job_7");
+        for (d, n) in [
+            ("", 0),
+            ("step_batch", 1),
+            ("step_batch/task_0", 0),
+            ("step_0", 2),
+        ] {
+            let dir = job.join(d);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("memory.oom_control"),
+                format!("oom_kill_disable 0\nunder_oom 0\noom_kill {n}\n"),
+            )
+            .unwrap();
+        }
+        let c = SlurmJob {
+            root: t.path().into(),
+            procfs: "/nonexistent".into(),
+        };
+        let text = render(&c).unwrap();
+        assert!(
+            text.contains("node_slurm_job_oom_kills_total{jobid=\"7\",uid=\"0\"} 3\n"),
+            "{text}"
+        );
     }
 
     #[test]
