@@ -12,6 +12,12 @@
 #                      three, gpu1-gpu2 it+10 and it+11. The demo uses 19817/19801 so that it
 #                      can run next to the tests.
 #   KEEP_MUNGE=1       on stop, leave a munged this script started running
+#   HPCMON_SLURM_DBD=1 accounting: MariaDB (unix socket only, skip-networking) and slurmdbd
+#                      on 127.0.0.1:<slurmctld port + 2>, with the cluster, the accounts
+#                      physics, chemistry, ml, bulk and the caller as their user registered,
+#                      so sacct, sacctmgr (AdminComment), sshare and job accounting work.
+#                      Needs scripts/install-deps.sh slurmdbd.
+#   HPCMON_SLURM_EPILOG_CTLD=PATH  EpilogSlurmctld (run by slurmctld at each job's end)
 #   HPCMON_SLURM_CGROUP=1  cgroup mode: proctrack/cgroup, task/cgroup,task/affinity and
 #                      jobacct_gather/cgroup with a cgroup.conf (ConstrainCores, ConstrainRAMSpace),
 #                      so each job gets a cpuset and a memory limit (CR_Core_Memory, DefMemPerCPU)
@@ -32,6 +38,8 @@ ETC=$S/etc; RUN=$S/run; LOG=$S/log
 CTLD_PORT=${HPCMON_SLURM_PORT:-21817}
 NODE_PORT=${HPCMON_SLURM_NODE_PORT:-21001}
 CGROUP=${HPCMON_SLURM_CGROUP:-0}
+DBD=${HPCMON_SLURM_DBD:-0}
+DBD_PORT=$((CTLD_PORT + 2))
 CGROUP_ROOT=/sys/fs/cgroup
 export SLURM_CONF=$ETC/slurm.conf
 HOST=$(hostname -s)
@@ -79,6 +87,61 @@ remove_job_cgroups() { # empty job cgroups a killed slurmstepd left behind (deep
   done
 }
 
+accounting() {
+  if [ "$DBD" = 1 ]; then
+    printf '%s\n' AccountingStorageType=accounting_storage/slurmdbd AccountingStorageHost=localhost \
+      "AccountingStoragePort=$DBD_PORT" AccountingStorageTRES=gres/gpu
+  else
+    echo AccountingStorageType=accounting_storage/none
+  fi
+}
+
+render_dbd() {
+  cat > "$ETC/slurmdbd.conf" <<EOF
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=$DBD_PORT
+SlurmUser=root
+DebugLevel=info
+# undocumented for slurmdbd in 22.05 but honoured: bind 127.0.0.1 instead of 0.0.0.0
+CommunicationParameters=NoInAddrAny
+PidFile=$RUN/slurmdbd.pid
+LogFile=$LOG/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=root
+StorageLoc=slurm_acct_db
+EOF
+  chmod 600 "$ETC/slurmdbd.conf"
+  cat > "$ETC/my.cnf" <<EOF
+[mysqld]
+datadir=$S/mysql
+socket=$RUN/mysqld.sock
+pid-file=$RUN/mysqld.pid
+skip-networking
+user=root
+innodb_buffer_pool_size=64M
+innodb_lock_wait_timeout=900
+log-error=$LOG/mysqld.err
+[client]
+socket=$RUN/mysqld.sock
+EOF
+}
+
+start_dbd() { # MariaDB on a unix socket only, then slurmdbd; registers cluster and accounts
+  need mariadbd; need slurmdbd; need sacctmgr
+  mariadb-install-db --defaults-file="$ETC/my.cnf" --auth-root-authentication-method=socket > "$LOG/mysql-install.log" 2>&1
+  mariadbd --defaults-file="$ETC/my.cnf" > /dev/null 2>&1 & echo $! > "$RUN/mariadbd.fg.pid"
+  waitfor 30 mariadb --defaults-file="$ETC/my.cnf" -e 'select 1'
+  MYSQL_UNIX_PORT=$RUN/mysqld.sock slurmdbd -D > "$LOG/slurmdbd.stdout" 2>&1 & echo $! > "$RUN/slurmdbd.fg.pid"
+  waitfor 30 sacctmgr -n list cluster
+  local me; me=$(id -un)
+  sacctmgr -i add cluster hpcmon > /dev/null
+  sacctmgr -i add account physics,chemistry,ml,bulk cluster=hpcmon > /dev/null
+  sacctmgr -i add user "$me" account=physics,chemistry,ml,bulk cluster=hpcmon > /dev/null
+}
+
 render() {
   mkdir -p "$ETC" "$RUN" "$LOG" "$S/state" "$S/jobs" "$S/fakedev"
   cat > "$ETC/slurm.conf" <<EOF
@@ -105,7 +168,8 @@ SlurmdDebug=info
 SwitchType=switch/none
 MpiDefault=none
 $(plugins)
-AccountingStorageType=accounting_storage/none
+$(accounting)
+${HPCMON_SLURM_EPILOG_CTLD:+EpilogSlurmctld=$HPCMON_SLURM_EPILOG_CTLD}
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
@@ -129,6 +193,7 @@ EOF
   # /dev/null's numbers (ConstrainDevices is off, nothing is enforced).
   for i in 0 1; do [ -c "$S/fakedev/nvidia$i" ] || { rm -f "$S/fakedev/nvidia$i"; mknod "$S/fakedev/nvidia$i" c 1 3; }; done
   echo "NodeName=gpu[1-2] Name=gpu Type=a100 File=$S/fakedev/nvidia[0-1]" > "$ETC/gres.conf"
+  if [ "$DBD" = 1 ]; then render_dbd; fi
   if [ "$CGROUP" = 1 ]; then
     # autodetect picks cgroup/v1 here. ConstrainCores gives each job a cpuset of its cores,
     # ConstrainRAMSpace a memory.limit_in_bytes of its --mem (no swap allowance on top).
@@ -150,7 +215,10 @@ start_munge() {
   if munge -n 2>/dev/null | unmunge > /dev/null 2>&1; then return 0; fi
   [ -s /etc/munge/munge.key ] || { mungekey --create --keyfile=/etc/munge/munge.key; chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key; }
   install -d -o munge -g munge -m 0755 /run/munge
-  runuser -u munge -- /usr/sbin/munged
+  # munged outlives the cluster: it must not inherit the caller's descriptors (a test's
+  # `flock 9` on the cluster lock would otherwise stay held for as long as munged runs).
+  ( for fd in /proc/self/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+    exec runuser -u munge -- /usr/sbin/munged )
   waitfor 10 sh -c 'munge -n | unmunge'
   cp /run/munge/munged.pid "$RUN/munged.started.pid"
 }
@@ -168,7 +236,7 @@ kill_orphan_steps() { # slurmstepd (and job processes) of this cluster outlive s
 
 check_loopback() {
   local bad
-  bad=$(ss -Hltnp 2>/dev/null | grep -E 'slurm' | awk '{print $4}' | grep -vE '^(127\.[0-9.]+|\[::1\]):' || true)
+  bad=$(ss -Hltnp 2>/dev/null | grep -E 'slurm|mariadb' | awk '{print $4}' | grep -vE '^(127\.[0-9.]+|\[::1\]):' || true)
   if [ -n "$bad" ]; then echo "ERROR: a Slurm daemon listens off loopback: $bad" >&2; return 1; fi
 }
 
@@ -184,7 +252,9 @@ start)
   if [ "$CGROUP" = 1 ]; then check_cgroup; fi
   trap 'echo "start failed; see $LOG; stopping" >&2; "$0" stop' ERR
   rm -rf "$S/state" "$S/spool"   # fresh controller state: old DRAIN reasons survive otherwise
+  rm -rf "$S/mysql"             # fresh accounting too (job ids restart at 1)
   render; start_munge
+  if [ "$DBD" = 1 ]; then start_dbd; fi
   slurmctld -D > "$LOG/slurmctld.stdout" 2>&1 & echo $! > "$RUN/slurmctld.fg.pid"
   waitfor 30 sh -c 'scontrol ping | grep -q "is UP"'
   for n in $NODES; do
@@ -201,6 +271,8 @@ stop)
   fi
   shopt -s nullglob
   stop_pidfiles "$RUN"/slurmd-*.fg.pid "$RUN/slurmctld.fg.pid"
+  stop_pidfiles "$RUN/slurmdbd.fg.pid"
+  stop_pidfiles "$RUN/mariadbd.fg.pid"
   kill_orphan_steps
   if [ -f "$ETC/cgroup.conf" ]; then remove_job_cgroups; fi
   if [ "${KEEP_MUNGE:-0}" != 1 ] && [ -f "$RUN/munged.started.pid" ]; then

@@ -13,6 +13,10 @@
 #   array  a 2-task array (1 CPU each) that sleeps: jobid 123_1, 123_2
 #   wide   2 nodes (gpu[1-2], no GPUs asked), 1 CPU each, `srun sleep`: one job in two
 #          slurm_<node> cgroup trees of the same machine
+#   gpu    1 GPU (--gres=gpu:1, partition gpu), 1 CPU, sleeps: a GPU job for the GPU exporter's
+#          job attribution (gpu_slurm_job_info) and the Job dashboard's GPU panels. The demo's
+#          GPUs are character devices (nothing runs on them): `scontrol show job -d` gives its
+#          GPU index (IDX) for a job-map file (exporters/gpu/contrib/prolog.sh)
 #
 # Every job is bounded: --time=10 (minutes) and its processes stop after HPCMON_JOB_SECONDS
 # (default 480). Prints one line per job, "<name> <jobid>" (the array as its array job id),
@@ -43,8 +47,11 @@ mem=$(sb -J mem -A chemistry -N 1 -n 1 --cpus-per-task=1 --mem=$((MEM * 2))M --w
 array=$(sb -J sweep -A chemistry -N 1 -n 1 --cpus-per-task=1 --mem=100M -a 1-2 --wrap "sleep $SECS")
 wide=$(sb -J wide -A physics -p gpu -N 2 --ntasks-per-node=1 --cpus-per-task=1 --mem=100M --wrap \
   "srun sleep $SECS")
+gpu=$(sb -J gpujob -A physics -p gpu -N 1 -n 1 --cpus-per-task=1 --mem=100M --gres=gpu:1 --wrap \
+  "sleep $SECS")
 echo "busy $busy"
 echo "idle $idle"
 echo "mem $mem"
 echo "array $array"
 echo "wide $wide"
+echo "gpu $gpu"

@@ -31,12 +31,14 @@ mod daemon;
 mod http;
 mod pki;
 mod prometheus;
+pub mod slurm;
 
 pub use alertmanager::{alert, Alertmanager};
 pub use daemon::{ChildGuard, Daemon};
 pub use http::{client, install_crypto_provider, ClientOptions};
 pub use pki::Pki;
 pub use prometheus::{first_value, Prometheus};
+pub use slurm::{ClusterLock, ClusterOptions, SlurmCluster};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -160,6 +162,35 @@ pub async fn run_command(cmd: Command, timeout: Duration) -> anyhow::Result<Outp
         );
     }
     Ok(out)
+}
+
+/// Starts the workspace binary `name` (see [`workspace_bin`]) with
+/// `--web.listen-address=127.0.0.1:PORT` on a free port plus `args` and `env`, logging to
+/// `logs/<name>.log`, and waits for `/-/ready`; panics with the log when it does not start.
+pub async fn start_binary(
+    name: &str,
+    logs: &Path,
+    args: &[String],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (Daemon, u16) {
+    let log = logs.join(format!("{name}.log"));
+    let bin = workspace_bin(name);
+    start_on_free_port(&log, |port| {
+        let mut cmd = Command::new(&bin);
+        cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Daemon::spawn_logged(name, cmd, &log)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{name} did not start: {e:#}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    })
 }
 
 /// Starts a daemon on a free port and waits for its `/-/ready`, retrying with another port
