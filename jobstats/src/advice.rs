@@ -1082,6 +1082,7 @@ mod tests {
             },
             source: Source::Prometheus,
             usage: Some(Usage {
+                allocated_cpus: 0.0,
                 from: 1_700_000_100,
                 to: 1_700_005_500,
                 nodes: vec![NodeUsage {
@@ -1550,7 +1551,7 @@ mod tests {
             let gpu = GpuUsage { node: "n".into(), uuid: "u".into(), utilization: o(7, xs[10]),
                 mem_used_max_bytes: Some(xs[11]), mem_total_bytes: Some(xs[12]) };
             r.usage = if opt[0] && opt[1] { None } else {
-                Some(Usage { from: 0, to: 0, nodes: vec![node; n_nodes], gpus: vec![gpu; n_gpus] })
+                Some(Usage { from: 0, to: 0, nodes: vec![node; n_nodes], gpus: vec![gpu; n_gpus], allocated_cpus: 0.0 })
             };
             let f = facts(&r);
             for (k, v) in &f {

@@ -23,11 +23,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// A Slurm job's efficiency report with advice (`hpcmon-jobstats JOBID`), the summary kept
 /// at job end, scaling predictions and an HTTP API.
 #[derive(Parser)]
-#[command(
-    name = "hpcmon-jobstats",
-    version,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "hpcmon-jobstats", version)]
 struct Cli {
     /// The job to report on (same as `hpcmon-jobstats report JOBID`).
     jobid: Option<String>,
@@ -122,6 +118,10 @@ enum Cmd {
         /// Write the measured and predicted curves as an SVG file.
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
+        /// Also group by the batch script's hash (one `sacct -B` per run; Slurm must store
+        /// scripts: AccountingStoreFlags=job_script).
+        #[arg(long = "script-hash")]
+        script_hash: bool,
     },
     /// Serve the HTTP API and the report page.
     Serve(serve::ServeArgs),
@@ -264,7 +264,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             predict,
             plot: plot_file,
+            script_hash,
         } => {
+            let ctx = Context {
+                slurm: ctx.slurm.with_script_hash(script_hash),
+                ..ctx
+            };
             let access = cli_access();
             let (user, name) = match jobid {
                 Some(j) => {

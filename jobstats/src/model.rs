@@ -113,6 +113,10 @@ pub struct Usage {
     pub nodes: Vec<NodeUsage>,
     /// Per GPU, sorted by node then uuid.
     pub gpus: Vec<GpuUsage>,
+    /// CPUs Slurm allocated to the job (0: unknown). A node where the job ran no process has
+    /// no cgroup and so no series; its CPUs count here, as unused.
+    #[serde(default)]
+    pub allocated_cpus: f64,
 }
 
 impl Usage {
@@ -124,9 +128,10 @@ impl Usage {
     pub fn cores_used(&self) -> f64 {
         self.nodes.iter().map(|n| n.cores_used).sum()
     }
-    /// Overall CPU efficiency (0..1), None without CPUs.
+    /// Overall CPU efficiency (0..1): mean cores used over the CPUs allocated (or, when
+    /// Slurm's count is unknown, those measured); None without CPUs.
     pub fn cpu_efficiency(&self) -> Option<f64> {
-        let c = self.cpus();
+        let c = self.cpus().max(self.allocated_cpus);
         (c > 0.0).then(|| (self.cores_used() / c).min(1.0))
     }
     /// Sum of the nodes' peaks (an upper bound of the job's peak), None without data.

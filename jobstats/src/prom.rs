@@ -17,27 +17,33 @@ pub struct PromFlags {
     /// Base URL of the Prometheus (or VictoriaMetrics) HTTP API.
     #[arg(
         long = "prometheus.url",
+        global = true,
         env = "HPCMON_JOBSTATS_PROMETHEUS_URL",
         default_value = "http://127.0.0.1:9090"
     )]
     pub url: String,
     /// Deadline of each query.
-    #[arg(long = "prometheus.timeout", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long = "prometheus.timeout", global = true, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// Basic-auth user name.
     #[arg(
         long = "prometheus.username",
+        global = true,
         env = "HPCMON_JOBSTATS_PROMETHEUS_USERNAME"
     )]
     pub username: Option<String>,
     /// File holding the basic-auth password.
-    #[arg(long = "prometheus.password-file", value_name = "FILE")]
+    #[arg(long = "prometheus.password-file", global = true, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// File holding a bearer token.
-    #[arg(long = "prometheus.bearer-token-file", value_name = "FILE")]
+    #[arg(
+        long = "prometheus.bearer-token-file",
+        global = true,
+        value_name = "FILE"
+    )]
     pub bearer_token_file: Option<PathBuf>,
     /// PEM file of the CA that signed the server's certificate (default: system roots).
-    #[arg(long = "prometheus.ca-file", value_name = "FILE")]
+    #[arg(long = "prometheus.ca-file", global = true, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
 }
 

@@ -424,6 +424,7 @@ mod tests {
             },
             source: Source::Prometheus,
             usage: Some(Usage {
+                allocated_cpus: 0.0,
                 from: 1_700_000_060,
                 to: 1_700_005_460,
                 nodes: vec![

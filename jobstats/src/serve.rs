@@ -289,7 +289,7 @@ fn bars(title: &str, rows: &[(String, Option<f64>, String)]) -> String {
     let h = 18;
     let height = 24 + rows.len() * h;
     let mut s = format!(
-        "<svg role=img aria-label=\"{t}\" width=520 height={height} viewBox=\"0 0 520 {height}\"><text x=0 y=14 font-weight=bold>{t}</text>",
+        "<svg role=img aria-label=\"{t}\" width=640 height={height} viewBox=\"0 0 640 {height}\"><text x=0 y=14 font-weight=bold>{t}</text>",
         t = esc(title)
     );
     for (i, (label, frac, text)) in rows.iter().enumerate() {

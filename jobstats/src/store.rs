@@ -212,6 +212,7 @@ mod tests {
             },
             source: Source::Prometheus,
             usage: Some(Usage {
+                allocated_cpus: 0.0,
                 from: 1,
                 to: 2,
                 nodes: vec![NodeUsage {

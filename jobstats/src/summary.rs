@@ -266,6 +266,7 @@ fn expand(c: Compact) -> Report {
         },
         source: Source::Summary,
         usage: c.u.map(|u| Usage {
+            allocated_cpus: f64::from(j.cpus),
             from: u.f,
             to: u.t,
             nodes: u
@@ -452,6 +453,7 @@ mod tests {
     fn report(nodes: usize, gpus_per_node: usize) -> Report {
         let mut g = Lcg(nodes as u64 * 31 + gpus_per_node as u64);
         let mut usage = Usage {
+            allocated_cpus: 64.0 * nodes as f64,
             from: 1_795_661_727,
             to: 1_795_665_327,
             ..Default::default()

@@ -87,7 +87,10 @@ pub async fn gather(prom: &Prom, job: &JobHeader, now: i64) -> Result<Option<Usa
         .elapsed_seconds
         .filter(|e| *e > 0.0)
         .unwrap_or((at.min(job.end_time.unwrap_or(at)) - from).max(1) as f64);
-    Ok(assemble(&results, elapsed, from, at))
+    Ok(assemble(&results, elapsed, from, at).map(|mut u| {
+        u.allocated_cpus = f64::from(job.cpus);
+        u
+    }))
 }
 
 /// Builds the usage from the queries' results (pure; `elapsed` is the job's run time).
@@ -170,6 +173,7 @@ pub fn assemble(
         to,
         nodes,
         gpus,
+        allocated_cpus: 0.0,
     })
 }
 
@@ -247,6 +251,12 @@ mod tests {
         assert_eq!(u.nodes[0].cpu_efficiency, Some(1.0));
         assert_eq!(u.nodes[1].cpu_efficiency, Some(0.125));
         assert_eq!(u.cpu_efficiency(), Some(9.0 / 16.0));
+        // A third node where the job ran nothing has no series: Slurm's count includes it.
+        let u = Usage {
+            allocated_cpus: 24.0,
+            ..u
+        };
+        assert_eq!(u.cpu_efficiency(), Some(9.0 / 24.0));
         assert_eq!(u.oom_kills(), 1.0);
         assert_eq!(u.mem_peak_bytes(), Some(2e9));
         assert_eq!(u.gpus[0].utilization, Some(0.5));
