@@ -19,7 +19,7 @@
 #   demo_url LABEL URL                list a URL in the final summary
 # A part that fails (non-zero status) is reported and the others go on.
 # Ports: prometheus 19090, alertmanager 19093, node 19100, ipmi 19290, slurm 19341,
-# gpu 19835, alert-bridge 19780.
+# gpu 19835, alert-bridge 19780, jobstats 19782.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=$ROOT/.run/demo

@@ -1,4 +1,5 @@
 # Demo part: hpcmon-slurm-exporter on 127.0.0.1:19341.
+# deps: slurm slurmdbd
 # Sourced by scripts/demo.sh (see its header for ROOT, BIN, RUN and the demo_* functions).
 # Uses this machine's own Slurm when one is configured (SLURM_CONF, or /etc/slurm/slurm.conf,
 # with a controller answering `scontrol ping`); otherwise starts the project's one-machine
@@ -18,12 +19,33 @@ else
   # ports apart from the tests' (21xxx), so the demo and the tests can run side by side
   export HPCMON_SLURM_PORT=19817 HPCMON_SLURM_NODE_PORT=19801
   export SLURM_CONF=$HPCMON_SLURM_DIR/etc/slurm.conf
+  # Accounting (slurmdbd + MariaDB) for sacct and hpcmon-jobstats, the cgroup plugins (as root,
+  # with cgroup v1) for the node exporter's per-job metrics, and jobstats' epilog.
+  export HPCMON_SLURM_DBD=1
+  if [ "$(id -u)" = 0 ] && [ -f /sys/fs/cgroup/cpuacct/cgroup.procs ]; then export HPCMON_SLURM_CGROUP=1; fi
+  mkdir -p "$HPCMON_SLURM_DIR"
+  cat > "$RUN/jobstats-epilog.sh" <<EOF
+#!/bin/sh
+export HPCMON_JOBSTATS_DEFAULTS=$RUN/jobstats.defaults
+exec $ROOT/jobstats/scripts/epilog-slurmctld.sh
+EOF
+  chmod 755 "$RUN/jobstats-epilog.sh"
+  cat > "$RUN/jobstats.defaults" <<EOF
+export SLURM_CONF=$SLURM_CONF
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+HPCMON_JOBSTATS=$BIN/hpcmon-jobstats
+HPCMON_JOBSTATS_ARGS="--prometheus.url=http://127.0.0.1:19090 --store.url=sqlite://$RUN/jobstats.db"
+HPCMON_JOBSTATS_DELAY=10
+HPCMON_JOBSTATS_LOG=$RUN/jobstats-epilog.log
+EOF
+  export HPCMON_SLURM_EPILOG_CTLD=$RUN/jobstats-epilog.sh
   rm -f "$HPCMON_SLURM_DIR/run/demo-ready"
   mkdir -p "$HPCMON_SLURM_DIR/run"
   demo_spawn slurm-cluster bash -c '
     trap "\"$ROOT/scripts/slurm-cluster.sh\" stop; exit 0" TERM INT
     "$ROOT/scripts/slurm-cluster.sh" start || exit 1
     "$ROOT/scripts/slurm-workload.sh" || true
+    "$ROOT/scripts/slurm-jobs-workload.sh" > "$HPCMON_SLURM_DIR/run/job-view-jobs.txt" || true
     touch "$HPCMON_SLURM_DIR/run/demo-ready"
     while :; do sleep 5 & wait $!; done'
   for _ in $(seq 600); do
