@@ -35,6 +35,15 @@ pub struct KitArgs {
     #[arg(long = "web.max-requests", default_value_t = 40)]
     pub max_requests: usize,
 
+    /// A client must send a request's complete header within this time (and an idle
+    /// keep-alive connection its next request), or the connection is closed.
+    #[arg(long = "web.header-read-timeout", default_value = "10s", value_parser = parse_duration_arg)]
+    pub header_read_timeout: Duration,
+
+    /// Maximum number of open connections; further ones are closed as soon as accepted.
+    #[arg(long = "web.max-connections", default_value_t = 512)]
+    pub max_connections: usize,
+
     /// Upper bound on a scrape's deadline; Prometheus' X-Prometheus-Scrape-Timeout-Seconds
     /// header lowers it.
     #[arg(long = "scrape.timeout", default_value = "10s", value_parser = parse_duration_arg)]

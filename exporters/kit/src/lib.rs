@@ -137,11 +137,39 @@ where
         let app = build(args, enabled)?;
         server::serve(meta, &kit, app).await
     });
+    finish_runtime(rt);
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "exiting");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Stops the runtime after `serve` returned without waiting for blocking threads for long:
+/// a collector stuck in a blocking call (e.g. reading a FIFO) must not keep the process
+/// alive after SIGTERM. Dropping a runtime would wait for them forever.
+fn finish_runtime(rt: tokio::runtime::Runtime) {
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn runtime_shutdown_does_not_wait_for_a_stuck_blocking_task() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.spawn_blocking(|| std::thread::sleep(std::time::Duration::from_secs(60)));
+            super::finish_runtime(rt);
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("a stuck blocking task kept the runtime (and the process) alive");
     }
 }

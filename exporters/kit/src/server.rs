@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -73,16 +73,22 @@ struct ScrapeState {
 }
 
 /// The deadline for a scrape: the scraper's header minus a safety margin, capped by the flag.
+///
+/// The header is untrusted: anything that is not a finite, positive number of seconds is
+/// ignored, and huge values are clamped to `cap` before any conversion (so `1e300` cannot
+/// overflow a `Duration`).
 pub fn scrape_timeout(headers: &HeaderMap, cap: Duration) -> Duration {
     let from_header = headers
         .get("x-prometheus-scrape-timeout-seconds")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v > 0.0)
-        .map(|v| {
+        .and_then(|v| {
             // Leave time to encode and send: half a second, or a fifth of short timeouts.
             let margin = (v * 0.2).min(0.5);
-            Duration::from_secs_f64(v - margin)
+            // Clamp first: the cap bounds the result anyway.
+            let secs = (v - margin).min(cap.as_secs_f64());
+            Duration::try_from_secs_f64(secs).ok()
         });
     match from_header {
         Some(h) => h.min(cap),
@@ -126,7 +132,8 @@ async fn metrics_handler(
 }
 
 /// Encodes `set` in the format the request's `Accept` header asks for (OpenMetrics, or the
-/// 0.0.4 text format by default) as a complete response. Use it for extra scrape endpoints
+/// 0.0.4 text format by default) as a complete response, gzip-compressed when
+/// `Accept-Encoding` asks for it. Use it for extra scrape endpoints
 /// (e.g. a multi-target `/probe`).
 pub fn metrics_response(mut set: MetricSet, headers: &HeaderMap) -> Response {
     set.normalize();
@@ -142,7 +149,66 @@ pub fn metrics_response(mut set: MetricSet, headers: &HeaderMap) -> Response {
     } else {
         (metrics::encode_text(&set), metrics::TEXT_CONTENT_TYPE)
     };
-    ([(header::CONTENT_TYPE, ctype)], body).into_response()
+    let vary = (header::VARY, "Accept-Encoding");
+    let ae = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    if wants_gzip(&ae) {
+        use std::io::Write as _;
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(body.len() / 4 + 64),
+            flate2::Compression::fast(),
+        );
+        if enc.write_all(body.as_bytes()).is_ok() {
+            if let Ok(gz) = enc.finish() {
+                return (
+                    [
+                        (header::CONTENT_TYPE, ctype),
+                        (header::CONTENT_ENCODING, "gzip"),
+                        vary,
+                    ],
+                    gz,
+                )
+                    .into_response();
+            }
+        }
+    }
+    ([(header::CONTENT_TYPE, ctype), vary], body).into_response()
+}
+
+/// Whether an `Accept-Encoding` value asks for gzip: `gzip` (or `*`) with a q-value above
+/// zero, and not below an explicitly listed `identity`. Malformed q-values count as 0.
+fn wants_gzip(accept_encoding: &str) -> bool {
+    let (mut gzip, mut star, mut identity) = (None, None, None);
+    for item in accept_encoding.split(',') {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let mut q = 1.0_f64;
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("q") {
+                    q = v
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|q| q.is_finite())
+                        .map_or(0.0, |q| q.clamp(0.0, 1.0));
+                }
+            }
+        }
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(q);
+        } else if coding == "*" {
+            star = Some(q);
+        } else if coding.eq_ignore_ascii_case("identity") {
+            identity = Some(q);
+        }
+    }
+    let g = gzip.or(star).unwrap_or(0.0);
+    g > 0.0 && g >= identity.unwrap_or(0.0)
 }
 
 fn html_escape(s: &str) -> String {
@@ -198,8 +264,9 @@ async fn auth_layer(
     let auth = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let mut resp = match holder.authorize(&cfg, auth) {
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut resp = match holder.authorize_async(&cfg, auth.as_deref()).await {
         Ok(user) => {
             if let Some(u) = user {
                 req.extensions_mut().insert(AuthenticatedUser(u));
@@ -298,6 +365,80 @@ pub async fn serve_router_with_public(
     public: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_router_opts(
+        listen,
+        web_config,
+        router,
+        public,
+        shutdown,
+        ServerOptions::default(),
+    )
+    .await
+}
+
+/// Connection limits and timeouts of the server (`--web.*` flags).
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// A client must send a request's complete header within this time, or the connection
+    /// is closed (slow-loris protection). Also bounds how long an idle keep-alive
+    /// connection is kept open waiting for its next request.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; further ones are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// On shutdown, how long requests in flight may take to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The options the kit's flags ask for.
+    pub fn from_kit(kit: &KitArgs) -> Self {
+        Self {
+            header_read_timeout: kit.header_read_timeout,
+            max_connections: kit.max_connections,
+            ..Self::default()
+        }
+    }
+}
+
+/// [`serve_router_with_public`] with explicit [`ServerOptions`].
+pub async fn serve_router_opts(
+    listen: &[String],
+    web_config: Option<std::path::PathBuf>,
+    router: Router,
+    public: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    opts: ServerOptions,
+) -> anyhow::Result<()> {
+    let mut listeners = Vec::new();
+    for a in listen {
+        let addr = parse_listen(a);
+        let l = TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        listeners.push(l);
+    }
+    serve_listeners(listeners, web_config, router, public, shutdown, opts).await
+}
+
+/// Serves on already bound `listeners` (see [`serve_router_opts`]).
+pub async fn serve_listeners(
+    listeners: Vec<TcpListener>,
+    web_config: Option<std::path::PathBuf>,
+    router: Router,
+    public: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    opts: ServerOptions,
+) -> anyhow::Result<()> {
     let holder = Arc::new(WebConfigHolder::new(web_config)?);
     let router = router
         .layer(axum::middleware::from_fn_with_state(
@@ -306,24 +447,25 @@ pub async fn serve_router_with_public(
         ))
         .merge(public);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut listeners = Vec::new();
-    for a in listen {
-        let addr = parse_listen(a);
-        let l = TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))?;
+    for l in &listeners {
         let local: SocketAddr = l.local_addr()?;
         tracing::info!(address = %local, tls = holder.current().tls.is_some(), "listening");
-        listeners.push(l);
     }
+    // Only the accept loops share the `GracefulShutdown`; each connection task gets its own
+    // `Watcher`, so once the loops have stopped the handle can be unwrapped and shut down
+    // (it used to be cloned into every connection, so shutdown never waited for them).
     let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
+    let open = Arc::new(Semaphore::new(opts.max_connections.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
         let router = router.clone();
         let holder = holder.clone();
         let mut stop = stop_rx.clone();
         let graceful = graceful.clone();
+        let open = open.clone();
+        let opts = opts.clone();
         tasks.spawn(async move {
+            let mut last_full_warning: Option<tokio::time::Instant> = None;
             loop {
                 let (stream, peer) = tokio::select! {
                     r = l.accept() => match r {
@@ -336,35 +478,56 @@ pub async fn serve_router_with_public(
                     },
                     _ = stop.changed() => break,
                 };
+                let Ok(permit) = open.clone().try_acquire_owned() else {
+                    // Closed at once: a flood of connections must not exhaust descriptors.
+                    drop(stream);
+                    let warn = match last_full_warning {
+                        None => true,
+                        Some(t) => t.elapsed() > Duration::from_secs(60),
+                    };
+                    if warn {
+                        last_full_warning = Some(tokio::time::Instant::now());
+                        tracing::warn!(
+                            max = opts.max_connections,
+                            "too many open connections (--web.max-connections); closing new ones"
+                        );
+                    }
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let cfg = holder.current();
                 let svc = TowerToHyperService::new(router.clone());
-                let graceful = graceful.clone();
+                let watcher = graceful.watcher();
+                let header_timeout = opts.header_read_timeout;
                 tokio::spawn(async move {
-                    let builder =
+                    let _permit = permit;
+                    let mut builder =
                         hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    // Without a timer hyper silently disables its header read timeout.
+                    builder
+                        .http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_timeout);
                     match &cfg.tls {
                         Some(tls) => {
                             let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
-                            let tls_stream = match tokio::time::timeout(
-                                Duration::from_secs(10),
-                                acceptor.accept(stream),
-                            )
-                            .await
-                            {
-                                Ok(Ok(s)) => s,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => return,
-                            };
+                            let tls_stream =
+                                match tokio::time::timeout(header_timeout, acceptor.accept(stream))
+                                    .await
+                                {
+                                    Ok(Ok(s)) => s,
+                                    Ok(Err(e)) => {
+                                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                        return;
+                                    }
+                                    Err(_) => return,
+                                };
                             let conn = builder.serve_connection(TokioIo::new(tls_stream), svc);
-                            let _ = graceful.watch(conn.into_owned()).await;
+                            let _ = watcher.watch(conn.into_owned()).await;
                         }
                         None => {
                             let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                            let _ = graceful.watch(conn.into_owned()).await;
+                            let _ = watcher.watch(conn.into_owned()).await;
                         }
                     }
                 });
@@ -374,16 +537,18 @@ pub async fn serve_router_with_public(
     shutdown.await;
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
-    match Arc::try_unwrap(graceful) {
-        Ok(g) => {
-            if tokio::time::timeout(Duration::from_secs(5), g.shutdown())
-                .await
-                .is_err()
-            {
-                tracing::warn!("open connections did not finish within 5s");
-            }
-        }
-        Err(_) => tracing::debug!("connections still referenced at shutdown"),
+    // Open connections finish the requests in flight (idle ones close now), within a bound:
+    // a handler stuck in a blocking call must not keep the process alive.
+    let graceful = Arc::try_unwrap(graceful)
+        .map_err(|_| anyhow::anyhow!("accept loops still running at shutdown"))?;
+    if tokio::time::timeout(opts.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace = ?opts.shutdown_grace,
+            "requests still in flight after the shutdown grace period; exiting anyway"
+        );
     }
     Ok(())
 }
@@ -396,11 +561,13 @@ pub async fn serve(meta: Meta, kit: &KitArgs, app: App) -> anyhow::Result<()> {
     } else {
         kit.listen_addresses.clone()
     };
-    serve_router(
+    serve_router_opts(
         &listen,
         kit.web_config_file.clone(),
         router,
+        Router::new(),
         shutdown_signal(),
+        ServerOptions::from_kit(kit),
     )
     .await
 }
@@ -421,6 +588,26 @@ mod tests {
         h.insert(
             "x-prometheus-scrape-timeout-seconds",
             "junk".parse().unwrap(),
+        );
+        assert_eq!(scrape_timeout(&h, cap), cap);
+    }
+
+    #[test]
+    fn hostile_timeout_headers_do_not_panic() {
+        let cap = Duration::from_secs(10);
+        for v in [
+            "1e300", "1.8e19", "1e20", "inf", "-inf", "NaN", "-1", "0", "-0", "1e-300", "",
+            "  5e400 ",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("x-prometheus-scrape-timeout-seconds", v.parse().unwrap());
+            let t = scrape_timeout(&h, cap);
+            assert!(t <= cap, "{v}: {t:?}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-prometheus-scrape-timeout-seconds",
+            "1e300".parse().unwrap(),
         );
         assert_eq!(scrape_timeout(&h, cap), cap);
     }

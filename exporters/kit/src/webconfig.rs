@@ -4,7 +4,8 @@
 //! tls_server_config:
 //!   cert_file: server.crt          # relative paths are relative to this file
 //!   key_file: server.key
-//!   client_auth_type: RequireAndVerifyClientCert   # or NoClientCert, VerifyClientCertIfGiven
+//!   client_auth_type: RequireAndVerifyClientCert   # or NoClientCert, RequestClientCert,
+//!                                  # RequireAnyClientCert, VerifyClientCertIfGiven
 //!   client_ca_file: ca.crt
 //!   min_version: TLS12             # TLS12 or TLS13
 //! http_server_config:
@@ -17,7 +18,7 @@
 //! so rotated certificates and changed users apply without a restart. A file that no longer
 //! parses is reported in the log and the previous configuration stays in force.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -82,6 +83,18 @@ pub struct WebConfig {
     pub users: BTreeMap<String, String>,
     /// Extra response headers.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Checked for unknown users (same cost as the users' hashes).
+    dummy_hash: String,
+}
+
+impl WebConfig {
+    fn dummy_hash(&self) -> &str {
+        if self.dummy_hash.is_empty() {
+            FALLBACK_DUMMY_HASH
+        } else {
+            &self.dummy_hash
+        }
+    }
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -131,10 +144,16 @@ impl WebConfig {
             None => None,
             Some(t) => Some(Arc::new(build_tls(&t, base)?)),
         };
+        let dummy_hash = if file.basic_auth_users.is_empty() {
+            String::new()
+        } else {
+            dummy_hash_for(&file.basic_auth_users)
+        };
         Ok(Self {
             tls,
             users: file.basic_auth_users,
             headers,
+            dummy_hash,
         })
     }
 }
@@ -217,18 +236,31 @@ fn build_tls(t: &FileTls, base: &Path) -> anyhow::Result<ServerConfig> {
     };
     let builder = match auth {
         "" | "NoClientCert" => builder.with_no_client_auth(),
-        "RequireAndVerifyClientCert" | "RequireAnyClientCert" => builder.with_client_cert_verifier(
+        "RequireAndVerifyClientCert" => builder.with_client_cert_verifier(
             WebPkiClientVerifier::builder_with_provider(roots()?, provider())
                 .build()
                 .context("client verifier")?,
         ),
-        "VerifyClientCertIfGiven" | "RequestClientCert" => builder.with_client_cert_verifier(
+        "VerifyClientCertIfGiven" => builder.with_client_cert_verifier(
             WebPkiClientVerifier::builder_with_provider(roots()?, provider())
                 .allow_unauthenticated()
                 .build()
                 .context("client verifier")?,
         ),
-        other => bail!("unknown client_auth_type {other:?}"),
+        // As in Go's crypto/tls: a certificate is requested (and, for RequireAny, required)
+        // but its chain is not verified; the client must still prove it holds the key.
+        "RequestClientCert" => builder.with_client_cert_verifier(Arc::new(AnyClientCert {
+            mandatory: false,
+            provider: provider(),
+        })),
+        "RequireAnyClientCert" => builder.with_client_cert_verifier(Arc::new(AnyClientCert {
+            mandatory: true,
+            provider: provider(),
+        })),
+        other => bail!(
+            "unknown client_auth_type {other:?} (NoClientCert, RequestClientCert, \
+             RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert)"
+        ),
     };
     let mut cfg = builder
         .with_single_cert(certs, key)
@@ -237,12 +269,86 @@ fn build_tls(t: &FileTls, base: &Path) -> anyhow::Result<ServerConfig> {
     Ok(cfg)
 }
 
+/// A client certificate verifier that accepts any certificate chain (exporter-toolkit's
+/// `RequestClientCert` / `RequireAnyClientCert`), while still checking the handshake
+/// signature made with the certificate's key.
+#[derive(Debug)]
+struct AnyClientCert {
+    mandatory: bool,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
 /// Holds the current [`WebConfig`] and reloads it when the file changes.
 pub struct WebConfigHolder {
     path: Option<PathBuf>,
     current: ArcSwap<WebConfig>,
     stamp: Mutex<Option<(SystemTime, u64)>>,
-    verified: Mutex<HashSet<[u8; 32]>>,
+    /// Keys (SHA-256 of user, password and hash) of credentials bcrypt accepted; bounded.
+    verified: Mutex<VecDeque<[u8; 32]>>,
+    /// Serialises bcrypt: one verification at a time, whoever asks.
+    bcrypt_lock: Mutex<()>,
+    /// Async callers wait here (without holding a blocking thread) for their turn.
+    bcrypt_gate: Arc<tokio::sync::Semaphore>,
+    bcrypt_runs: std::sync::atomic::AtomicU64,
+    #[cfg(test)]
+    verify_hook: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 fn stamp_of(p: &Path) -> Option<(SystemTime, u64)> {
@@ -268,7 +374,12 @@ impl WebConfigHolder {
             path,
             current: ArcSwap::from_pointee(cfg),
             stamp: Mutex::new(stamp),
-            verified: Mutex::new(HashSet::new()),
+            verified: Mutex::new(VecDeque::new()),
+            bcrypt_lock: Mutex::new(()),
+            bcrypt_gate: Arc::new(tokio::sync::Semaphore::new(1)),
+            bcrypt_runs: Default::default(),
+            #[cfg(test)]
+            verify_hook: Mutex::new(None),
         })
     }
 
@@ -296,16 +407,65 @@ impl WebConfigHolder {
 
     /// Checks an `Authorization` header against the users. `Ok(None)` if no auth is set up,
     /// `Ok(Some(user))` if it passed, `Err(Unauthorized)` if the request must get 401.
+    ///
+    /// This blocks for a bcrypt verification when the credentials are not cached; async
+    /// code should use [`authorize_async`](Self::authorize_async).
     pub fn authorize(
         &self,
         cfg: &WebConfig,
         header: Option<&str>,
     ) -> Result<Option<String>, Unauthorized> {
-        if cfg.users.is_empty() {
-            return Ok(None);
+        match self.precheck(cfg, header) {
+            Check::Done(r) => r,
+            Check::Verify(v) => {
+                let ok = self.run_bcrypt(&v.pass, &v.hash);
+                self.finish(v, ok)
+            }
         }
-        let (user, pass) = parse_basic(header.ok_or(Unauthorized)?).ok_or(Unauthorized)?;
-        let hash = cfg.users.get(&user).ok_or(Unauthorized)?;
+    }
+
+    /// Like [`authorize`](Self::authorize), but bcrypt runs on a blocking thread, one
+    /// verification at a time, so that wrong passwords cannot stall the async workers or
+    /// the scrapes whose credentials are cached.
+    pub async fn authorize_async(
+        self: &Arc<Self>,
+        cfg: &WebConfig,
+        header: Option<&str>,
+    ) -> Result<Option<String>, Unauthorized> {
+        let v = match self.precheck(cfg, header) {
+            Check::Done(r) => return r,
+            Check::Verify(v) => v,
+        };
+        let Ok(_turn) = self.bcrypt_gate.clone().acquire_owned().await else {
+            return Err(Unauthorized);
+        };
+        let me = self.clone();
+        let (pass, hash) = (v.pass.clone(), v.hash.clone());
+        let ok = tokio::task::spawn_blocking(move || me.run_bcrypt(&pass, &hash))
+            .await
+            .unwrap_or(false);
+        self.finish(v, ok)
+    }
+
+    /// How many bcrypt verifications this holder has run (cache hits run none).
+    #[doc(hidden)]
+    pub fn bcrypt_verifications(&self) -> u64 {
+        self.bcrypt_runs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn precheck(&self, cfg: &WebConfig, header: Option<&str>) -> Check {
+        if cfg.users.is_empty() {
+            return Check::Done(Ok(None));
+        }
+        let Some((user, pass)) = header.and_then(parse_basic) else {
+            return Check::Done(Err(Unauthorized));
+        };
+        // An unknown user is checked against a dummy hash of the same cost, so that the
+        // answer takes as long as for a known user with a wrong password.
+        let (hash, known) = match cfg.users.get(&user) {
+            Some(h) => (h.clone(), true),
+            None => (cfg.dummy_hash().to_string(), false),
+        };
         let mut h = Sha256::new();
         h.update(user.as_bytes());
         h.update([0]);
@@ -313,22 +473,90 @@ impl WebConfigHolder {
         h.update([0]);
         h.update(hash.as_bytes());
         let key: [u8; 32] = h.finalize().into();
-        if self.verified.lock().expect("cache lock").contains(&key) {
-            return Ok(Some(user));
+        if known && cache_contains(&self.verified.lock().expect("cache lock"), &key) {
+            return Check::Done(Ok(Some(user)));
+        }
+        Check::Verify(Pending {
+            user,
+            pass,
+            hash,
+            known,
+            key,
+        })
+    }
+
+    fn run_bcrypt(&self, pass: &str, hash: &str) -> bool {
+        let _one_at_a_time = self.bcrypt_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.bcrypt_runs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(test)]
+        if let Some(hook) = self.verify_hook.lock().unwrap().clone() {
+            hook();
+        }
+        bcrypt::verify(pass, hash).unwrap_or(false)
+    }
+
+    fn finish(&self, v: Pending, ok: bool) -> Result<Option<String>, Unauthorized> {
+        if !(ok && v.known) {
+            return Err(Unauthorized);
         }
         // bcrypt is deliberately slow; successful checks are cached (by a hash, never the
         // password itself) so that a scrape every few seconds does not pay for it each time.
-        if bcrypt::verify(&pass, hash).unwrap_or(false) {
-            let mut v = self.verified.lock().expect("cache lock");
-            if v.len() > 1024 {
-                v.clear();
+        let mut c = self.verified.lock().expect("cache lock");
+        if !cache_contains(&c, &v.key) {
+            if c.len() >= VERIFIED_CACHE_SIZE {
+                c.pop_front();
             }
-            v.insert(key);
-            Ok(Some(user))
-        } else {
-            Err(Unauthorized)
+            c.push_back(v.key);
         }
+        Ok(Some(v.user))
     }
+}
+
+/// How many verified credentials are remembered (oldest forgotten first).
+const VERIFIED_CACHE_SIZE: usize = 256;
+
+/// A fixed bcrypt hash (cost 10) of a random password, for unknown users when no user's
+/// cost is known.
+const FALLBACK_DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+
+/// A dummy hash with the cost of the configured users' hashes (the highest one).
+fn dummy_hash_for(users: &BTreeMap<String, String>) -> String {
+    let cost = users
+        .values()
+        .filter_map(|h| h.get(4..6)?.parse::<u32>().ok())
+        .max();
+    match cost {
+        Some(c) if (4..=31).contains(&c) => bcrypt::hash("hpcmon dummy password", c)
+            .unwrap_or_else(|_| FALLBACK_DUMMY_HASH.to_string()),
+        _ => FALLBACK_DUMMY_HASH.to_string(),
+    }
+}
+
+/// Whether `key` is in the cache, comparing every entry in constant time.
+fn cache_contains(cache: &VecDeque<[u8; 32]>, key: &[u8; 32]) -> bool {
+    let mut found = 0u8;
+    for k in cache {
+        let mut diff = 0u8;
+        for (a, b) in k.iter().zip(key) {
+            diff |= a ^ b;
+        }
+        found |= u8::from(std::hint::black_box(diff) == 0);
+    }
+    found != 0
+}
+
+enum Check {
+    Done(Result<Option<String>, Unauthorized>),
+    Verify(Pending),
+}
+
+struct Pending {
+    user: String,
+    pass: String,
+    hash: String,
+    known: bool,
+    key: [u8; 32],
 }
 
 /// The request's credentials are missing or wrong.
@@ -403,6 +631,98 @@ mod tests {
         std::fs::write(&p, "basic_auth_users: [this is: not a map").unwrap();
         let cfg = h.current();
         assert!(h.authorize(&cfg, Some(&basic("alice", "n3w"))).is_ok());
+    }
+
+    fn holder_with_alice() -> (tempfile::TempDir, Arc<WebConfigHolder>) {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("web.yml");
+        std::fs::write(&p, format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
+        let h = Arc::new(WebConfigHolder::new(Some(p)).unwrap());
+        (dir, h)
+    }
+
+    #[test]
+    fn unknown_users_pay_for_a_bcrypt_check_like_known_ones() {
+        let (_d, h) = holder_with_alice();
+        let cfg = h.current();
+        let n = || h.bcrypt_verifications();
+        let before = n();
+        assert_eq!(
+            h.authorize(&cfg, Some(&basic("bob", "x"))),
+            Err(Unauthorized)
+        );
+        assert_eq!(n(), before + 1, "unknown user rejected without hashing");
+        assert_eq!(
+            h.authorize(&cfg, Some(&basic("alice", "x"))),
+            Err(Unauthorized)
+        );
+        assert_eq!(n(), before + 2);
+        assert!(h.authorize(&cfg, Some(&basic("alice", "s3cret"))).is_ok());
+        assert_eq!(n(), before + 3);
+        assert!(h.authorize(&cfg, Some(&basic("alice", "s3cret"))).is_ok());
+        assert_eq!(n(), before + 3, "a verified credential is cached");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert_eq!(
+                h.authorize_async(&cfg, Some(&basic("carol", "x"))).await,
+                Err(Unauthorized)
+            );
+            assert_eq!(
+                n(),
+                before + 4,
+                "unknown user rejected without hashing (async)"
+            );
+            assert!(h
+                .authorize_async(&cfg, Some(&basic("alice", "s3cret")))
+                .await
+                .is_ok());
+            assert_eq!(n(), before + 4);
+        });
+    }
+
+    #[test]
+    fn bcrypt_does_not_block_the_async_workers() {
+        // The verification is held until another task on the same (single-threaded)
+        // runtime releases it: that can only happen if bcrypt runs off the runtime thread.
+        let (_d, h) = holder_with_alice();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let released = released.clone();
+            *h.verify_hook.lock().unwrap() = Some(Arc::new(move || {
+                let ok = release_rx
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(std::time::Duration::from_secs(5))
+                    .is_ok();
+                released.store(ok, std::sync::atomic::Ordering::SeqCst);
+            }));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let cfg = h.current();
+            let h2 = h.clone();
+            let auth = tokio::spawn(async move {
+                h2.authorize_async(&cfg, Some(&basic("alice", "wrong")))
+                    .await
+            });
+            // Another task makes progress while the verification is in flight.
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let _ = release_tx.send(());
+            assert_eq!(auth.await.unwrap(), Err(Unauthorized));
+        });
+        assert!(
+            released.load(std::sync::atomic::Ordering::SeqCst),
+            "bcrypt blocked the runtime thread: no other task could run meanwhile"
+        );
     }
 
     #[test]

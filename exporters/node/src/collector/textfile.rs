@@ -473,6 +473,33 @@ pub fn emit(fams: Vec<ParsedFamily>, path: &str, out: &mut MetricSet) {
     }
 }
 
+/// Reads `path` if it is a regular file (`Ok(Some)`); a directory reads as empty, as in
+/// node_exporter. Any other kind of file (FIFO, socket, device) gives `Ok(None)` without
+/// blocking: the file is opened with `O_NONBLOCK` and its type checked on the open handle,
+/// so a file swapped for a FIFO between listing and reading cannot block either.
+fn read_regular(path: &std::path::Path) -> std::io::Result<Option<(std::fs::Metadata, Vec<u8>)>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let m = std::fs::metadata(path)?;
+    if m.is_dir() {
+        return Ok(Some((m, Vec::new())));
+    }
+    if !m.is_file() {
+        return Ok(None);
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)?;
+    let m = f.metadata()?;
+    if !m.is_file() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(m.len() as usize);
+    f.read_to_end(&mut bytes)?;
+    Ok(Some((m, bytes)))
+}
+
 impl Collector for Textfile {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
         let mut errored = false;
@@ -491,16 +518,15 @@ impl Collector for Textfile {
                 files.sort();
                 for path in files {
                     let shown = path.to_string_lossy().into_owned();
-                    let read = std::fs::metadata(&path).and_then(|m| {
-                        if m.is_dir() {
-                            // node_exporter reads a directory named *.prom as empty (and
-                            // reports its mtime); so do we.
-                            return Ok((m, Vec::new()));
+                    let (meta, bytes) = match read_regular(&path) {
+                        Ok(Some(x)) => x,
+                        Ok(None) => {
+                            // A FIFO, socket or device named *.prom: reading it could block
+                            // the scrape forever, so it is skipped and reported.
+                            errored = true;
+                            tracing::error!(file = %shown, "skipping textfile: not a regular file");
+                            continue;
                         }
-                        Ok((m, std::fs::read(&path)?))
-                    });
-                    let (meta, bytes) = match read {
-                        Ok(x) => x,
                         Err(e) => {
                             errored = true;
                             tracing::error!(file = %shown, error = %e, "failed to read textfile");
@@ -609,6 +635,33 @@ mod tests {
             .collect();
         assert!(masked.contains("node_textfile_scrape_error 1"));
         assert_golden("textfile", &masked);
+    }
+
+    #[test]
+    fn fifo_named_prom_is_skipped_not_blocking() {
+        // A FIFO (no writer) named *.prom used to block the collector forever in read().
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.prom"), "a_metric 1\n").unwrap();
+        nix::unistd::mkfifo(
+            &dir.path().join("b.prom"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("c.prom"), "c_metric 3\n").unwrap();
+        let c = Textfile {
+            dir: dir.path().to_path_buf(),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(render(&c).unwrap());
+        });
+        let text = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("textfile collector blocked on a FIFO");
+        assert!(text.contains("a_metric 1"), "{text}");
+        assert!(text.contains("c_metric 3"), "{text}");
+        assert!(!text.contains("b.prom"), "{text}");
+        assert!(text.contains("node_textfile_scrape_error 1"), "{text}");
     }
 
     #[test]
