@@ -17,74 +17,26 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hpcmon_e2e::{free_port, repo_root, require_program, Daemon};
+use hpcmon_e2e::{free_port, require_program, ClusterOptions, Daemon, SlurmCluster};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hpcmon-slurm-exporter");
 
-/// Exclusive lock on the machine's one Slurm test cluster.
-struct ClusterLock {
-    _file: std::fs::File,
-}
-
-impl ClusterLock {
-    fn take() -> Self {
-        let f = std::fs::File::create(std::env::temp_dir().join("hpcmon-slurm-cluster.lock"))
-            .expect("lock file");
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a file descriptor we own.
-        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        assert_eq!(r, 0, "flock");
-        ClusterLock { _file: f }
-    }
-}
-
-/// The cluster; stopped on drop (also when the test fails).
-struct Cluster {
-    dir: tempfile::TempDir,
-}
+/// The harness' cluster (plain mode: proctrack/linuxproc, no accounting) loaded with
+/// `scripts/slurm-workload.sh`; locked, stopped on drop (also when the test fails).
+struct Cluster(SlurmCluster);
 
 impl Cluster {
     fn script(&self, name: &str) -> Command {
-        let mut c = Command::new(repo_root().join("scripts").join(name));
-        c.env("HPCMON_SLURM_DIR", self.dir.path())
-            .env("SLURM_CONF", self.conf());
-        c
+        self.0.script(name)
     }
     fn conf(&self) -> PathBuf {
-        self.dir.path().join("etc/slurm.conf")
+        self.0.conf()
     }
     fn start() -> Self {
-        for p in [
-            "munged",
-            "slurmctld",
-            "slurmd",
-            "squeue",
-            "sinfo",
-            "sdiag",
-            "scontrol",
-            "sshare",
-        ] {
-            if p == "munged" || p == "slurmctld" || p == "slurmd" {
-                if !Path::new("/usr/sbin").join(p).exists() {
-                    require_program(p, "slurm");
-                }
-            } else {
-                require_program(p, "slurm");
-            }
+        for p in ["sdiag", "sshare"] {
+            require_program(p, "slurm");
         }
-        let c = Cluster {
-            dir: tempfile::Builder::new()
-                .prefix("hpcmon-slurm-")
-                .tempdir()
-                .unwrap(),
-        };
-        let out = c.script("slurm-cluster.sh").arg("start").output().unwrap();
-        assert!(
-            out.status.success(),
-            "slurm-cluster.sh start failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let c = Cluster(SlurmCluster::start(ClusterOptions::default()));
         let out = c.script("slurm-workload.sh").output().unwrap();
         assert!(
             out.status.success(),
@@ -109,19 +61,13 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
     fn stop_controller(&self) {
-        let pid: i32 = std::fs::read_to_string(self.dir.path().join("run/slurmctld.fg.pid"))
+        let pid: i32 = std::fs::read_to_string(self.0.dir().join("run/slurmctld.fg.pid"))
             .unwrap()
             .trim()
             .parse()
             .unwrap();
         // SAFETY: kill(2) on the controller this test started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.script("slurm-cluster.sh").arg("stop").output();
     }
 }
 
@@ -378,7 +324,6 @@ fn which(p: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_cluster_scenarios() {
-    let _lock = ClusterLock::take();
     let cluster = Cluster::start();
 
     // 1. Agreement with squeue/sinfo at the same moment: read the truth, wait for two
