@@ -11,6 +11,11 @@
 //!     timeout: 10s                # upper bound; the scrape's own deadline may be shorter
 //!     collectors: [ipmi, chassis, bmc, sel, dcmi, bmc-watchdog]
 //!     exclude_sensor_ids: [7]
+//!     sensor_thresholds: true     # ipmi_sensor_threshold series (default: --ipmi.sensor-thresholds)
+//!     targets:                    # allow-list for /ipmi?target= (strongly advised)
+//!       - 10.1.0.0/16             # CIDR: any IP target inside it, any port
+//!       - bmc01.example.org       # host name or IP: that exact host, any port
+//!       - 10.2.0.5:623            # host:port: only that port
 //!   local:                        # used for /metrics (in-band); no credentials needed
 //!     driver: ""                  # empty = FreeIPMI's auto-detection
 //! environment:                    # node sensors without a BMC (the `env` collector)
@@ -67,6 +72,8 @@ struct RawConfig {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawModule {
+    sensor_thresholds: Option<bool>,
+    targets: Option<Vec<String>>,
     driver: Option<String>,
     privilege: Option<String>,
     user: Option<String>,
@@ -104,6 +111,129 @@ pub struct Module {
     pub collectors: Vec<String>,
     /// Sensor record IDs not to report.
     pub exclude_sensor_ids: Vec<u64>,
+    /// Whether to report `ipmi_sensor_threshold`; `None`: `--ipmi.sensor-thresholds`.
+    pub sensor_thresholds: Option<bool>,
+    /// Targets `/ipmi` may scrape with this module; `None`: any (with a startup warning
+    /// when the module has credentials).
+    pub targets: Option<Vec<AllowedTarget>>,
+}
+
+/// One entry of a module's `targets` allow-list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedTarget {
+    /// An IP network: any target whose host is an IP address inside it, any port.
+    Net(std::net::IpAddr, u8),
+    /// A host name or IP address (compared case-insensitively, not resolved), with a port
+    /// or any port.
+    Host(String, Option<u16>),
+}
+
+/// Splits a `/ipmi` target into host and port (`HOST`, `HOST:PORT`; an IPv6 address has
+/// more than one `:` and no port).
+pub fn split_target(t: &str) -> (&str, Option<&str>) {
+    match t.split_once(':') {
+        Some((h, p)) if !p.contains(':') => (h, Some(p)),
+        _ => (t, None),
+    }
+}
+
+fn canon_host(h: &str) -> String {
+    h.trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl AllowedTarget {
+    /// Parses `A.B.C.D/N` (or IPv6 `/N`), `HOST` or `HOST:PORT`.
+    pub fn parse(s: &str) -> anyhow::Result<AllowedTarget> {
+        let s = s.trim();
+        if let Some((ip, bits)) = s.split_once('/') {
+            let ip: std::net::IpAddr = ip
+                .parse()
+                .with_context(|| format!("target {s:?}: {ip:?} is not an IP address"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits: u8 = bits
+                .parse()
+                .ok()
+                .filter(|b| *b <= max)
+                .with_context(|| format!("target {s:?}: prefix length is not 0..={max}"))?;
+            return Ok(AllowedTarget::Net(ip, bits));
+        }
+        if s.parse::<std::net::IpAddr>().is_ok() {
+            return Ok(AllowedTarget::Host(canon_host(s), None));
+        }
+        let (h, p) = split_target(s);
+        if h.is_empty()
+            || h.starts_with('-')
+            || !h
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            bail!("target {s:?} is not a host name, IP address, HOST:PORT or CIDR network");
+        }
+        let port = match p {
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .with_context(|| format!("target {s:?}: bad port {p:?}"))?,
+            ),
+            None => None,
+        };
+        Ok(AllowedTarget::Host(canon_host(h), port))
+    }
+
+    /// Whether `/ipmi?target=` value `t` is covered by this entry.
+    pub fn allows(&self, t: &str) -> bool {
+        let (h, p) = split_target(t);
+        let port: Option<u16> = match p {
+            Some(p) => match p.parse() {
+                Ok(p) => Some(p),
+                Err(_) => return false,
+            },
+            None => None,
+        };
+        match self {
+            AllowedTarget::Host(host, want) => {
+                canon_host(h) == *host && (want.is_none() || *want == Some(port.unwrap_or(623)))
+            }
+            AllowedTarget::Net(net, bits) => {
+                let Ok(ip) = h.parse::<std::net::IpAddr>() else {
+                    return false;
+                };
+                in_net(ip, *net, *bits)
+            }
+        }
+    }
+}
+
+fn in_net(ip: std::net::IpAddr, net: std::net::IpAddr, bits: u8) -> bool {
+    use std::net::IpAddr::{V4, V6};
+    let (a, b, width) = match (ip, net) {
+        (V4(a), V4(b)) => (u32::from(a) as u128, u32::from(b) as u128, 32u32),
+        (V6(a), V6(b)) => (u128::from(a), u128::from(b), 128u32),
+        (V6(a), V4(b)) => match a.to_ipv4_mapped() {
+            Some(a) => (u32::from(a) as u128, u32::from(b) as u128, 32),
+            None => return false,
+        },
+        (V4(_), V6(_)) => return false,
+    };
+    let shift = width - u32::from(bits);
+    if shift >= 128 {
+        return true;
+    }
+    (a >> shift) == (b >> shift)
+}
+
+impl Module {
+    /// Whether `/ipmi` may scrape `target` with this module.
+    pub fn allows_target(&self, target: &str) -> bool {
+        match &self.targets {
+            None => true,
+            Some(list) => list.iter().any(|a| a.allows(target)),
+        }
+    }
+
+    /// Whether the module carries credentials (a user name or a password).
+    pub fn has_credentials(&self) -> bool {
+        !self.user.is_empty() || !self.password.expose().is_empty()
+    }
 }
 
 impl Module {
@@ -119,6 +249,8 @@ impl Module {
             timeout: Duration::from_secs(10),
             collectors: BMC_COLLECTORS.iter().map(|s| s.to_string()).collect(),
             exclude_sensor_ids: Vec::new(),
+            sensor_thresholds: None,
+            targets: None,
         }
     }
 }
@@ -220,13 +352,30 @@ fn resolve(name: &str, m: RawModule) -> anyhow::Result<Module> {
         }
         (None, None) => Secret::default(),
     };
-    if password.0.contains('\n') {
-        bail!("the password must be one line");
+    // FreeIPMI gets it as one line of its configuration-file format (see
+    // `freeipmi::conf_quote`): every byte but these travels; IPMI 2.0 passwords have at
+    // most 20 bytes (FreeIPMI refuses longer ones).
+    if password.0.contains(['\n', '\r', '\0']) {
+        bail!("the password must be one line without carriage returns or NUL bytes (FreeIPMI's configuration format cannot carry them)");
+    }
+    if password.0.len() > 20 {
+        bail!(
+            "the password has {} bytes; IPMI allows at most 20",
+            password.0.len()
+        );
     }
     let user = m.user.unwrap_or_default();
-    if user.contains(['\n', '\r']) {
-        bail!("the user name must be one line");
+    if user.contains(['\n', '\r', '\0']) {
+        bail!("the user name must be one line without carriage returns or NUL bytes");
     }
+    let targets = match m.targets {
+        None => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|t| AllowedTarget::parse(t))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        ),
+    };
     let driver = m.driver.unwrap_or_else(|| {
         if name == "local" {
             String::new()
@@ -277,6 +426,8 @@ fn resolve(name: &str, m: RawModule) -> anyhow::Result<Module> {
         timeout,
         collectors,
         exclude_sensor_ids: m.exclude_sensor_ids,
+        sensor_thresholds: m.sensor_thresholds,
+        targets,
     })
 }
 
@@ -326,6 +477,80 @@ mod tests {
         assert!(Config::parse("modules: [\n").is_err());
         assert!(Config::parse("unknown_key: 1\n").is_err());
         assert!(Config::parse("environment:\n  sources:\n    - kind: modbus\n").is_err());
+    }
+
+    #[test]
+    fn passwords_freeipmi_cannot_carry_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, pw) in ["a\0b", "a\rb", "123456789012345678901"].iter().enumerate() {
+            let f = dir.path().join(format!("pw{i}"));
+            std::fs::write(&f, pw).unwrap();
+            let e = Config::parse(&format!(
+                "modules:\n  m:\n    password_file: {}\n",
+                f.display()
+            ))
+            .unwrap_err();
+            let msg = format!("{e:#}");
+            assert!(msg.contains("password"), "{msg}");
+            assert!(!msg.contains(pw), "{msg}");
+        }
+        // Everything else FreeIPMI takes, 20 bytes at most, is accepted.
+        std::env::set_var("HPCMON_IPMI_PW_ODD", "#\"\\ \tü€x");
+        assert!(Config::parse("modules:\n  m:\n    password_env: HPCMON_IPMI_PW_ODD\n").is_ok());
+        assert!(Config::parse("modules:\n  m:\n    user: \"a\\0b\"\n").is_err());
+    }
+
+    #[test]
+    fn target_allow_lists() {
+        let c = Config::parse(
+            "modules:\n  m:\n    targets: [10.1.0.0/16, BMC01.example.org, '10.2.0.5:623', 'h2:1623', '::1', 'fd00::/8']\n  open: {}\n",
+        )
+        .unwrap();
+        let m = &c.modules["m"];
+        for ok in [
+            "10.1.2.3",
+            "10.1.255.1:22000",
+            "bmc01.example.org",
+            "bmc01.example.org:623",
+            "10.2.0.5",
+            "10.2.0.5:623",
+            "h2:1623",
+            "::1",
+        ] {
+            assert!(m.allows_target(ok), "{ok}");
+        }
+        for no in [
+            "10.2.1.1",
+            "10.2.0.5:624",
+            "h2",
+            "h2:623",
+            "bmc01.example.org.evil.net",
+            "evil-bmc01.example.org",
+            "bmc02.example.org",
+            "127.0.0.1",
+            "10.1.2.3:notaport",
+            "10.1",
+        ] {
+            assert!(!m.allows_target(no), "{no}");
+        }
+        assert!(c.modules["open"].allows_target("anything"));
+        assert!(!c.modules["open"].has_credentials());
+        for bad in ["10.0.0.0/33", "x/8", "a b", "h:99999", "-h", "[::1]"] {
+            assert!(
+                Config::parse(&format!("modules:\n  m:\n    targets: ['{bad}']\n")).is_err(),
+                "{bad}"
+            );
+        }
+        let c = Config::parse("modules:\n  m:\n    targets: [0.0.0.0/0]\n").unwrap();
+        assert!(c.modules["m"].allows_target("192.168.1.1:623"));
+        assert!(!c.modules["m"].allows_target("bmc01"));
+    }
+
+    #[test]
+    fn sensor_thresholds_option() {
+        let c = Config::parse("modules:\n  a: {}\n  b:\n    sensor_thresholds: false\n").unwrap();
+        assert_eq!(c.modules["a"].sensor_thresholds, None);
+        assert_eq!(c.modules["b"].sensor_thresholds, Some(false));
     }
 
     #[test]

@@ -5,12 +5,15 @@
 //! global semaphore (`--ipmi.max-concurrency`), waiting at most until the deadline.
 //!
 //! Remote credentials go to FreeIPMI on its stdin as a configuration file
-//! (`--config-file=/dev/stdin` with `username`/`password` lines): never on argv (visible in
+//! (`--config-file=/dev/stdin` with `username`/`password` lines, quoted and escaped by
+//! [`conf_quote`] so `#`, spaces, quotes and backslashes arrive intact): never on argv (visible in
 //! `ps`), never on disk. FreeIPMI is also told to give up a little before the deadline
 //! (`--session-timeout`), so a dead BMC normally ends with FreeIPMI's own "connection
 //! timeout" message rather than a kill.
 //!
-//! Each target has its own SDR cache directory (one per tool inside it). A stale cache ("out of date", which every
+//! Each target has its own SDR cache directory (one per tool inside it), named by an
+//! injective encoding of the exact target string; every directory is checked to be ours and
+//! not writable by group or others before FreeIPMI is pointed at it. A stale cache ("out of date", which every
 //! BMC whose SDR repository changed produces) is detected in the tool's error output and the
 //! call is retried once with `--sdr-cache-recreate`.
 
@@ -39,6 +42,8 @@ pub struct Runtime {
     pub freeipmi_path: PathBuf,
     /// Sensor/SEL state interpretation files to pass instead of FreeIPMI's system ones.
     pub interpret: Interpret,
+    /// `--ipmi.sensor-thresholds`: report `ipmi_sensor_threshold` unless a module says.
+    pub sensor_thresholds: bool,
     /// What collectors remember about a target between scrapes, by (target, key).
     memo: Mutex<Memo>,
     /// Per-target locks held while an SDR cache is built: the BMC's SDR reservation is
@@ -111,6 +116,7 @@ impl Runtime {
             cache_root,
             freeipmi_path,
             interpret: Interpret::detect(Path::new("/etc/freeipmi")),
+            sensor_thresholds: true,
             memo: Mutex::new(HashMap::new()),
             sdr_build: Mutex::new(HashMap::new()),
         }
@@ -188,33 +194,94 @@ impl Target {
         self.host.as_deref().unwrap_or("local")
     }
 
-    /// This target's SDR cache directory (created 0700 on first use).
+    /// This target's SDR cache directory (created 0700 on first use): `local` for the
+    /// in-band BMC, `h-` and the exact target string percent-encoded (letters, digits, `.`,
+    /// `-`, `_` kept) for a remote one. The encoding is injective, so no two targets share
+    /// a cache, and the prefix keeps `.`/`..` from naming anything but a child.
     pub fn cache_dir(&self, rt: &Runtime) -> PathBuf {
-        let safe: String = self
-            .label()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        rt.cache_root.join(safe)
+        let Some(host) = &self.host else {
+            return rt.cache_root.join("local");
+        };
+        let mut name = String::from("h-");
+        for b in host.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
+                name.push(b as char);
+            } else {
+                name.push_str(&format!("%{b:02X}"));
+            }
+        }
+        rt.cache_root.join(name)
     }
 }
 
-fn ensure_dir(p: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if !p.is_dir() {
+/// The default `--ipmi.sdr-cache-dir`.
+pub const DEFAULT_SDR_CACHE_DIR: &str = "/var/cache/hpcmon-ipmi";
+
+/// Creates `p` (mode 0700) if missing, then checks that it is a directory owned by this
+/// process's effective user that neither group nor others can write: FreeIPMI trusts the
+/// SDR caches in it, so a directory someone else can write to would let them forge the
+/// records that say how to read every sensor. `p` itself may be a symbolic link only if
+/// the link belongs to us or to root.
+pub fn ensure_private_dir(p: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if std::fs::symlink_metadata(p).is_err() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(p)
             .map_err(|e| anyhow!("creating SDR cache directory {}: {e}", p.display()))?;
     }
+    let euid = nix::unistd::geteuid().as_raw();
+    let link = std::fs::symlink_metadata(p)
+        .map_err(|e| anyhow!("SDR cache directory {}: {e}", p.display()))?;
+    if link.file_type().is_symlink() && link.uid() != euid && link.uid() != 0 {
+        bail!(
+            "SDR cache directory {} is a symbolic link owned by uid {}, not by uid {euid} (this process) or root; refusing to use it",
+            p.display(),
+            link.uid()
+        );
+    }
+    let md =
+        std::fs::metadata(p).map_err(|e| anyhow!("SDR cache directory {}: {e}", p.display()))?;
+    if !md.is_dir() {
+        bail!("SDR cache directory {} is not a directory", p.display());
+    }
+    if md.uid() != euid {
+        bail!(
+            "SDR cache directory {} is owned by uid {}, not by uid {euid} (this process); refusing to use it (remove it, or chown it and chmod it 0700)",
+            p.display(),
+            md.uid()
+        );
+    }
+    if md.mode() & 0o022 != 0 {
+        bail!(
+            "SDR cache directory {} is group- or world-writable (mode {:o}); refusing to use it (chmod 0700 it)",
+            p.display(),
+            md.mode() & 0o7777
+        );
+    }
     Ok(())
+}
+
+fn ensure_dir(p: &Path) -> anyhow::Result<()> {
+    ensure_private_dir(p)
+}
+
+/// One value for FreeIPMI's configuration-file format: in double quotes (which keep
+/// whitespace), with `\`, `#` and `"` escaped by a backslash (the only escapes it knows;
+/// an unescaped `#` starts a comment even inside quotes). Newlines, carriage returns and NUL
+/// cannot be carried; the configuration refuses them.
+pub fn conf_quote(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        if matches!(c, '\\' | '#' | '"') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// Whether FreeIPMI has written an SDR cache under `dir` (`.freeipmi/sdr-cache/*`).
@@ -260,10 +327,10 @@ fn target_args(t: &Target, remaining: Duration) -> (Vec<String>, Option<Vec<u8>>
     a.push("--config-file=/dev/stdin".into());
     let mut conf = String::new();
     if !m.user.is_empty() {
-        conf.push_str(&format!("username {}\n", m.user));
+        conf.push_str(&format!("username {}\n", conf_quote(&m.user)));
     }
     if !m.password.expose().is_empty() {
-        conf.push_str(&format!("password {}\n", m.password.expose()));
+        conf.push_str(&format!("password {}\n", conf_quote(m.password.expose())));
     }
     (a, Some(conf.into_bytes()))
 }
@@ -295,7 +362,9 @@ pub async fn run_tool(
         if sdr {
             // One cache per (target, tool): the target's collectors run concurrently and two
             // FreeIPMI processes must not build the same cache file at once.
-            let dir = t.cache_dir(rt).join(program);
+            let target_dir = t.cache_dir(rt);
+            ensure_dir(&target_dir)?;
+            let dir = target_dir.join(program);
             ensure_dir(&dir)?;
             if recreate || !cache_populated(&dir) {
                 let lock = rt.sdr_build_lock(t.label());
@@ -379,11 +448,13 @@ mod tests {
         m.driver = "LAN_2_0".into();
         m.user = "admin".into();
         m.workaround_flags = vec!["opensesspriv".into()];
-        m.password = crate::config::Config::parse("modules:\n  x:\n    password_env: PATH\n")
-            .unwrap()
-            .modules["x"]
-            .password
-            .clone();
+        std::env::set_var("HPCMON_IPMI_UNIT_PW", "s3cret-unit");
+        m.password =
+            crate::config::Config::parse("modules:\n  x:\n    password_env: HPCMON_IPMI_UNIT_PW\n")
+                .unwrap()
+                .modules["x"]
+                .password
+                .clone();
         let _ = Secret::default();
         Arc::new(m)
     }
@@ -401,7 +472,7 @@ mod tests {
         assert!(args.contains(&"--session-timeout=1800".to_string()));
         assert!(args.contains(&"--workaround-flags=opensesspriv".to_string()));
         let stdin = String::from_utf8(stdin.unwrap()).unwrap();
-        assert!(stdin.starts_with("username admin\npassword "));
+        assert_eq!(stdin, "username \"admin\"\npassword \"s3cret-unit\"\n");
         // Local: no host, no credentials.
         let l = Target {
             host: None,
@@ -470,6 +541,55 @@ mod tests {
             host: Some("10.0.0.1:623".into()),
             module: module(),
         };
-        assert_eq!(t.cache_dir(&rt), PathBuf::from("/tmp/10.0.0.1_623"));
+        assert_eq!(t.cache_dir(&rt), PathBuf::from("/tmp/h-10.0.0.1%3A623"));
+    }
+
+    #[test]
+    fn cache_dirs_are_one_per_exact_target() {
+        let rt = Runtime::new(2, PathBuf::from("/c"), PathBuf::new());
+        let dir = |h: Option<&str>| {
+            Target {
+                host: h.map(str::to_string),
+                module: module(),
+            }
+            .cache_dir(&rt)
+        };
+        let all = [
+            dir(Some("bmc-1")),
+            dir(Some("bmc_1")),
+            dir(Some("bmc:1")),
+            dir(Some("bmc.1")),
+            dir(Some("local")),
+            dir(None),
+            dir(Some("..")),
+            dir(Some(".")),
+        ];
+        for (i, a) in all.iter().enumerate() {
+            assert_eq!(a.parent(), Some(Path::new("/c")), "{a:?}");
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn odd_credentials_are_quoted_for_freeipmi() {
+        std::env::set_var("HPCMON_IPMI_ODD_PW", "p#a s\"b\\c ü\t");
+        let mut m = crate::config::Config::parse(
+            "modules:\n  x:\n    user: 'ad#m in'\n    password_env: HPCMON_IPMI_ODD_PW\n",
+        )
+        .unwrap()
+        .modules["x"]
+            .clone();
+        m.workaround_flags.clear();
+        let t = Target {
+            host: Some("127.0.0.1:623".into()),
+            module: Arc::new(m),
+        };
+        let (_, stdin) = target_args(&t, Duration::from_secs(2));
+        assert_eq!(
+            String::from_utf8(stdin.unwrap()).unwrap(),
+            "username \"ad\\#m in\"\npassword \"p\\#a s\\\"b\\\\c ü\t\"\n"
+        );
     }
 }

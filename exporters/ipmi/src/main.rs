@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use hpcmon_ipmi_exporter::collector::{self, env::Env, LocalBmc};
-use hpcmon_ipmi_exporter::freeipmi::Runtime;
+use hpcmon_ipmi_exporter::freeipmi::{ensure_private_dir, Runtime, DEFAULT_SDR_CACHE_DIR};
 use hpcmon_ipmi_exporter::remote::{self, ConfigHolder, RemoteState};
 use hpcmon_ipmi_exporter::META;
 use hpcmon_kit::{App, KitArgs, Scraper};
@@ -30,9 +30,14 @@ struct Cli {
     /// Most FreeIPMI processes (BMC sessions) running at once, over all targets.
     #[arg(long = "ipmi.max-concurrency", default_value_t = 16)]
     max_concurrency: usize,
-    /// Directory for the per-target FreeIPMI SDR caches (created 0700).
-    #[arg(long = "ipmi.sdr-cache-dir", value_name = "DIR")]
-    sdr_cache_dir: Option<PathBuf>,
+    /// Directory for the per-target FreeIPMI SDR caches: created 0700 if missing; refused
+    /// unless owned by this user and not writable by group or others.
+    #[arg(long = "ipmi.sdr-cache-dir", value_name = "DIR", default_value = DEFAULT_SDR_CACHE_DIR)]
+    sdr_cache_dir: PathBuf,
+    /// Report ipmi_sensor_threshold series (one per readable threshold per sensor); a
+    /// module's `sensor_thresholds` overrides this.
+    #[arg(long = "ipmi.sensor-thresholds", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    sensor_thresholds: bool,
     /// Directory of the FreeIPMI tools; empty: search PATH.
     #[arg(long = "freeipmi.path", default_value = "/usr/sbin")]
     freeipmi_path: PathBuf,
@@ -47,14 +52,14 @@ struct Cli {
 fn main() -> ExitCode {
     hpcmon_kit::main::<Cli>(META, collector::SPECS, |cli, enabled| {
         let config = Arc::new(ConfigHolder::load(cli.config_file.clone())?);
-        let cache = cli.sdr_cache_dir.clone().unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("hpcmon-ipmi-sdr-{}", nix::unistd::getuid()))
-        });
-        let rt = Arc::new(Runtime::new(
+        ensure_private_dir(&cli.sdr_cache_dir)?;
+        let mut rt = Runtime::new(
             cli.max_concurrency,
-            cache,
+            cli.sdr_cache_dir.clone(),
             cli.freeipmi_path.clone(),
-        ));
+        );
+        rt.sensor_thresholds = cli.sensor_thresholds;
+        let rt = Arc::new(rt);
         let local = match cli.local {
             LocalMode::On => true,
             LocalMode::Off => false,

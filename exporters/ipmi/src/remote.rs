@@ -42,6 +42,7 @@ impl ConfigHolder {
             Some(p) => Config::load(p)?,
             None => Config::default(),
         };
+        warn_unfenced(&cfg);
         Ok(Self {
             path,
             current: RwLock::new(Arc::new(cfg)),
@@ -70,6 +71,7 @@ impl ConfigHolder {
             return Ok(());
         };
         let cfg = Config::load(p)?;
+        warn_unfenced(&cfg);
         let n = cfg.modules.len();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
         tracing::info!(path = %p.display(), modules = n, "configuration reloaded");
@@ -85,6 +87,20 @@ impl ConfigHolder {
                 .cloned()
                 .unwrap_or_else(Module::local_default),
         )
+    }
+}
+
+/// Logs one warning per module that has credentials but no `targets` allow-list: `/ipmi`
+/// would hand them to any host a client names (a fake BMC learns enough from the RAKP
+/// exchange to crack the password offline).
+pub fn warn_unfenced(cfg: &Config) {
+    for m in cfg.modules.values() {
+        if m.targets.is_none() && m.has_credentials() {
+            tracing::warn!(
+                module = %m.name,
+                "module has credentials but no targets allow-list: /ipmi sends them to any target a client names; list its BMCs (hosts, HOST:PORT, CIDRs) under `targets:`"
+            );
+        }
     }
 }
 
@@ -189,6 +205,14 @@ async fn ipmi_handler(
         )
             .into_response();
     };
+    if !module.allows_target(host) {
+        tracing::warn!(target = %host, module = module_name, "target refused: not in the module's targets allow-list");
+        return (
+            StatusCode::FORBIDDEN,
+            format!("target {host:?} is not in module {module_name:?}'s targets allow-list\n"),
+        )
+            .into_response();
+    }
     let timeout = scrape_timeout(&headers, st.max_timeout).min(module.timeout);
     let target = Target {
         host: Some(host.clone()),

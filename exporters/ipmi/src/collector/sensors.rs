@@ -7,7 +7,8 @@
 //! each with `*_state` (0 nominal, 1 warning, 2 critical, NaN unknown). Everything else
 //! (discrete sensors such as power supplies) is `ipmi_sensor_value`/`ipmi_sensor_state`
 //! `{id,name,type}`. Readable thresholds are `ipmi_sensor_threshold{id,name,level}` in the
-//! sensor's unit, so rules need no hard-coded limits.
+//! sensor's unit, so rules need no hard-coded limits; `--ipmi.sensor-thresholds=false` or a
+//! module's `sensor_thresholds: false` turns them off.
 
 use std::time::Instant;
 
@@ -23,20 +24,17 @@ pub async fn collect(
     deadline: Instant,
     out: &mut MetricSet,
 ) -> anyhow::Result<()> {
-    let text = run_tool(
-        rt,
-        t,
-        "ipmi-sensors",
-        &[
-            "--comma-separated-output",
-            "--output-sensor-state",
-            "--output-sensor-thresholds",
-            "--ignore-unrecognized-events",
-        ],
-        true,
-        deadline,
-    )
-    .await?;
+    let mut args = vec![
+        "--comma-separated-output",
+        "--output-sensor-state",
+        "--ignore-unrecognized-events",
+    ];
+    // Thresholds double the series per BMC: the module's `sensor_thresholds`, else
+    // `--ipmi.sensor-thresholds`, turns them off (and FreeIPMI then does not read them).
+    if t.module.sensor_thresholds.unwrap_or(rt.sensor_thresholds) {
+        args.push("--output-sensor-thresholds");
+    }
+    let text = run_tool(rt, t, "ipmi-sensors", &args, true, deadline).await?;
     let parsed = parse(&text)?;
     if parsed.skipped > 0 {
         tracing::debug!(

@@ -144,13 +144,17 @@ impl Exporter {
         std::fs::write(&cfg, config_yaml).unwrap();
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_hpcmon-ipmi-exporter"))
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!(
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hpcmon-ipmi-exporter"));
+        cmd.arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        // A private temporary SDR cache unless the test names one.
+        if !extra.iter().any(|a| a.starts_with("--ipmi.sdr-cache-dir")) {
+            cmd.arg(format!(
                 "--ipmi.sdr-cache-dir={}",
                 dir.path().join("sdr").display()
-            ))
+            ));
+        }
+        let child = cmd
             .arg("--log.level=debug")
             .args(extra)
             .stdout(Stdio::null())
