@@ -216,19 +216,7 @@ async fn reports_summaries_and_scaling_on_a_real_cluster() {
         &[],
     )
     .await;
-    let mut files: Vec<(String, String)> = std::fs::read_dir(repo_root().join("rules"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".rules.yml"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
+    let files = Prometheus::repo_rule_files();
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     let node_t = format!("127.0.0.1:{node_port}");
     let gpu_t = format!("127.0.0.1:{gpu_port}");

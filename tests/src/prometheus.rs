@@ -103,6 +103,25 @@ impl Prometheus {
         s
     }
 
+    /// Every `rules/*.rules.yml` of the repository as `(file name, contents)`, sorted by name:
+    /// for [`Prometheus::start`]'s `files` and [`Prometheus::config`]'s rule files.
+    pub fn repo_rule_files() -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = std::fs::read_dir(crate::repo_root().join("rules"))
+            .expect("rules/")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".rules.yml"))
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(&p).expect("rule file"),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Base URL, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

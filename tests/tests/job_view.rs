@@ -535,20 +535,7 @@ async fn job_view_rollups_and_dashboards_on_a_real_cgroup_cluster() {
     // Prometheus: both exporters every second, every rule file as it is, 1 s evaluation.
     // The CPU rollups use deriv() over 5m, which reads a job younger than its window right
     // (rate() would read a 30 s old busy job as 0.1 core).
-    let rules_dir = repo_root().join("rules");
-    let mut rule_files: Vec<(String, String)> = std::fs::read_dir(&rules_dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".rules.yml"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
-        .collect();
-    rule_files.sort();
+    let rule_files = Prometheus::repo_rule_files();
     assert!(
         rule_files.iter().any(|(n, _)| n == "jobs.rules.yml"),
         "rules/jobs.rules.yml is missing"
