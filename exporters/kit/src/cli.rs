@@ -37,11 +37,17 @@ pub struct KitArgs {
 
     /// A client must send a request's complete header within this time (and an idle
     /// keep-alive connection its next request), or the connection is closed.
-    #[arg(long = "web.header-read-timeout", default_value = "10s", value_parser = parse_duration_arg)]
+    // Explicit ids (the flag names): the binaries flatten these flags next to their own, and
+    // a field name like `max_connections` is taken by the alert bridge's database pool.
+    #[arg(id = "web.header-read-timeout", long = "web.header-read-timeout", default_value = "10s", value_parser = parse_duration_arg)]
     pub header_read_timeout: Duration,
 
     /// Maximum number of open connections; further ones are closed as soon as accepted.
-    #[arg(long = "web.max-connections", default_value_t = 512)]
+    #[arg(
+        id = "web.max-connections",
+        long = "web.max-connections",
+        default_value_t = 512
+    )]
     pub max_connections: usize,
 
     /// Upper bound on a scrape's deadline; Prometheus' X-Prometheus-Scrape-Timeout-Seconds
