@@ -18,6 +18,9 @@
 #                      so sacct, sacctmgr (AdminComment), sshare and job accounting work.
 #                      Needs scripts/install-deps.sh slurmdbd.
 #   HPCMON_SLURM_EPILOG_CTLD=PATH  EpilogSlurmctld (run by slurmctld at each job's end)
+#   HPCMON_SLURM_JOB_NODES=N  N (0-9) more nodes j1..jN (2 CPUs each, ports node port + 20...) in
+#                      a partition "jobs", kept free of scripts/slurm-workload.sh's load (the
+#                      demo runs the job-view workload there)
 #   HPCMON_SLURM_CGROUP=1  cgroup mode: proctrack/cgroup, task/cgroup,task/affinity and
 #                      jobacct_gather/cgroup with a cgroup.conf (ConstrainCores, ConstrainRAMSpace),
 #                      so each job gets a cpuset and a memory limit (CR_Core_Memory, DefMemPerCPU)
@@ -44,6 +47,9 @@ CGROUP_ROOT=/sys/fs/cgroup
 export SLURM_CONF=$ETC/slurm.conf
 HOST=$(hostname -s)
 NODES="n1 n2 n3 n4 gpu1 gpu2"
+JOB_NODES=${HPCMON_SLURM_JOB_NODES:-0}
+case "$JOB_NODES" in [0-9]) ;; *) echo "ERROR: HPCMON_SLURM_JOB_NODES must be 0-9" >&2; exit 2 ;; esac
+for i in $(seq "$JOB_NODES"); do NODES="$NODES j$i"; done
 
 need() { command -v "$1" > /dev/null || { echo "ERROR: $1 not found; run scripts/install-deps.sh slurm" >&2; exit 1; }; }
 waitfor() { # seconds cmd...
@@ -85,6 +91,12 @@ remove_job_cgroups() { # empty job cgroups a killed slurmstepd left behind (deep
       find "$d" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
     done
   done
+}
+
+job_nodes() {
+  [ "$JOB_NODES" -gt 0 ] || return 0
+  echo "NodeName=j[1-$JOB_NODES] NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((NODE_PORT + 20))-$((NODE_PORT + 19 + JOB_NODES)) CPUs=2 RealMemory=2000 Feature=cpu State=UNKNOWN"
+  echo "PartitionName=jobs Nodes=j[1-$JOB_NODES] MaxTime=INFINITE State=UP"
 }
 
 accounting() {
@@ -188,6 +200,7 @@ NodeName=n[1-4] NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$NODE_PORT-$((NODE_PO
 NodeName=gpu[1-2] NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$((NODE_PORT + 10))-$((NODE_PORT + 11)) CPUs=2 RealMemory=2000 Gres=gpu:a100:2 Feature=gpu State=UNKNOWN
 PartitionName=debug Nodes=n[1-4] Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=gpu[1-2] MaxTime=60 State=UP
+$(job_nodes)
 EOF
   # gres/gpu in 22.05 ignores Count-only lines and needs File= character devices: two with
   # /dev/null's numbers (ConstrainDevices is off, nothing is enforced).

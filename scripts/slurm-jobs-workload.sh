@@ -36,7 +36,11 @@ PY=$(command -v python3 || true)
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3   # not a pyenv shim: no extra shell in the job
 [ -n "$PY" ] || { echo "ERROR: python3 not found (the memory job needs it)" >&2; exit 1; }
 mkdir -p "$S/jobs"; cd "$S/jobs"
-sb() { sbatch --parsable -o /dev/null -e /dev/null -t 10 "$@" | cut -d';' -f1; }
+# HPCMON_JOBS_PARTITION: where the CPU jobs go (default: the default partition); the GPU job
+# always goes to the gpu partition.
+PART=()
+[ -n "${HPCMON_JOBS_PARTITION:-}" ] && PART=(-p "$HPCMON_JOBS_PARTITION")
+sb() { sbatch --parsable -o /dev/null -e /dev/null -t 10 "${PART[@]}" "$@" | cut -d';' -f1; }
 
 # `timeout` bounds each loop; `wait` keeps the batch step (and its cgroup) until they end.
 busy=$(sb -J busy -A physics -N 1 -n 1 --cpus-per-task="$CPUS" --mem=200M --wrap \

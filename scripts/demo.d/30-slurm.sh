@@ -22,6 +22,9 @@ else
   # Accounting (slurmdbd + MariaDB) for sacct and hpcmon-jobstats, the cgroup plugins (as root,
   # with cgroup v1) for the node exporter's per-job metrics, and jobstats' epilog.
   export HPCMON_SLURM_DBD=1
+  # four more nodes (partition "jobs") for the job-view workload, which the classic workload
+  # (draining, down and reserved nodes, a full debug partition) would keep pending
+  export HPCMON_SLURM_JOB_NODES=4 HPCMON_JOBS_PARTITION=jobs
   if [ "$(id -u)" = 0 ] && [ -f /sys/fs/cgroup/cpuacct/cgroup.procs ]; then export HPCMON_SLURM_CGROUP=1; fi
   mkdir -p "$HPCMON_SLURM_DIR"
   cat > "$RUN/jobstats-epilog.sh" <<EOF
