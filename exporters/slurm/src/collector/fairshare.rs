@@ -1,5 +1,6 @@
 //! `slurm_account_*` and `slurm_user_*` fair share from sshare. `slurm_account_fairshare`
-//! is also prometheus-slurm-exporter's name.
+//! is also prometheus-slurm-exporter's name. `slurm_user_*` only covers associations with
+//! jobs in squeue whose user is among the `--slurm.top-users` most active.
 
 use std::collections::BTreeMap;
 
@@ -52,7 +53,18 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
             }
         }
     }
+    // Per user: only associations with jobs in squeue whose user is among the
+    // --slurm.top-users most active (an idle association's share is left to sshare).
+    let Some(q) = inp.squeue() else { return };
     if inp.labels.by_user {
+        let ranked = super::Ranked::new(q, inp.labels);
+        let with_jobs: std::collections::HashSet<(&str, &str)> = q
+            .jobs
+            .iter()
+            .filter(|j| ranked.users.contains(&*j.user))
+            .map(|j| (&*j.account, &*j.user))
+            .collect();
+        users.retain(|k, _| with_jobs.contains(k));
         for (k, help, get) in fields {
             let f = out.gauge(
                 &format!("slurm_user_{k}"),

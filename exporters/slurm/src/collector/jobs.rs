@@ -49,34 +49,47 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     let Some(q) = inp.squeue() else { return };
     let by_user = inp.labels.by_user;
     let by_account = inp.labels.by_account;
-    fn who(j: &crate::parse::squeue::Job, by_account: bool, by_user: bool) -> (&str, &str) {
+    let ranked = super::Ranked::new(q, inp.labels);
+    fn who<'j>(
+        j: &'j crate::parse::squeue::Job,
+        r: &super::Ranked<'_>,
+        by_account: bool,
+        by_user: bool,
+    ) -> (&'j str, &'j str) {
         (
-            if by_account { &*j.account } else { "" },
-            if by_user { &*j.user } else { "" },
+            if by_account {
+                r.account(&j.account)
+            } else {
+                ""
+            },
+            if by_user { r.user(&j.user) } else { "" },
         )
     }
 
     let mut counts: HashMap<(&str, &str, &str, &str), f64> = HashMap::new();
     let mut pending: HashMap<(&str, &str), f64> = HashMap::new();
     let mut alloc: HashMap<(&str, &str, &str), Alloc> = HashMap::new();
+    let mut gpu_types: HashMap<(&str, &str, &str), BTreeMap<&str, f64>> = HashMap::new();
     let mut by_state: BTreeMap<&str, f64> = BTreeMap::new();
     let mut array_tasks: BTreeMap<&str, f64> = BTreeMap::new();
     let mut arrays: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut pending_dep = 0.0;
     for j in &q.jobs {
-        let (a, u) = who(j, by_account, by_user);
-        *counts.entry((&*j.state, &*j.partition, a, u)).or_default() += 1.0;
+        let (a, u) = who(j, &ranked, by_account, by_user);
+        *counts
+            .entry((&*j.state, j.primary_partition(), a, u))
+            .or_default() += 1.0;
         *by_state.entry(&*j.state).or_default() += 1.0;
         if &*j.state == "PENDING" {
             *pending
-                .entry((&*j.partition, reason_label(&j.reason)))
+                .entry((j.primary_partition(), reason_label(&j.reason)))
                 .or_default() += 1.0;
             if &*j.reason == "Dependency" {
                 pending_dep += 1.0;
             }
         }
         if ALLOCATING_STATES.contains(&&*j.state) {
-            let e = alloc.entry((&*j.partition, a, u)).or_default();
+            let e = alloc.entry((j.primary_partition(), a, u)).or_default();
             e.cpus += if j.tres.cpus > 0.0 {
                 j.tres.cpus
             } else {
@@ -84,6 +97,10 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
             };
             e.mem += j.tres.memory_bytes;
             e.gpus += j.tres.gpus;
+            let g = gpu_types.entry((j.primary_partition(), a, u)).or_default();
+            for (t, n) in j.gpu_types.iter() {
+                *g.entry(&**t).or_default() += n;
+            }
             e.nodes += if j.tres.nodes > 0.0 {
                 j.tres.nodes
             } else {
@@ -139,12 +156,47 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     for (name, help, get) in [
         ("slurm_jobs_cpus_allocated", "CPUs allocated to running jobs, by partition, account and user.", (|x: &Alloc| x.cpus) as fn(&Alloc) -> f64),
         ("slurm_jobs_memory_allocated_bytes", "Memory allocated to running jobs (TRES mem), by partition, account and user.", |x: &Alloc| x.mem),
-        ("slurm_jobs_gpus_allocated", "GPUs allocated to running jobs (TRES gres/gpu), by partition, account and user.", |x: &Alloc| x.gpus),
         ("slurm_jobs_nodes_allocated", "Nodes allocated to running jobs (a shared node counts once per job), by partition, account and user.", |x: &Alloc| x.nodes),
     ] {
         let f = out.gauge(name, help);
         for ((part, a, u), x) in &al {
             f.sample_owned(who_labels(a, u, vec![("partition".into(), part.to_string())]), get(x));
+        }
+    }
+
+    let f = out.gauge(
+        "slurm_jobs_gpus_allocated",
+        "GPUs allocated to running jobs (TRES gres/gpu), by partition, account, user and GRES type (type=\"\" for untyped GPUs).",
+    );
+    for ((part, a, u), x) in &al {
+        let types = gpu_types.get(&(*part, *a, *u));
+        let mut typed = 0.0;
+        for (t, n) in types.into_iter().flatten() {
+            typed += n;
+            f.sample_owned(
+                who_labels(
+                    a,
+                    u,
+                    vec![
+                        ("partition".into(), part.to_string()),
+                        ("type".into(), t.to_string()),
+                    ],
+                ),
+                *n,
+            );
+        }
+        if typed == 0.0 {
+            f.sample_owned(
+                who_labels(
+                    a,
+                    u,
+                    vec![
+                        ("partition".into(), part.to_string()),
+                        ("type".into(), String::new()),
+                    ],
+                ),
+                x.gpus,
+            );
         }
     }
 
@@ -171,4 +223,19 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         "Pending jobs waiting for a dependency (prometheus-slurm-exporter name).",
     )
     .sample(&[], pending_dep);
+
+    if by_user {
+        out.gauge(
+            "slurm_exporter_users_folded",
+            "Users with jobs whose job families are summed under user=\"other\" (beyond --slurm.top-users).",
+        )
+        .sample(&[], ranked.users_folded as f64);
+    }
+    if by_account {
+        out.gauge(
+            "slurm_exporter_accounts_folded",
+            "Accounts with jobs whose job families are summed under account=\"other\" (beyond --slurm.top-accounts).",
+        )
+        .sample(&[], ranked.accounts_folded as f64);
+    }
 }

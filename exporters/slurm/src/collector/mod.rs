@@ -24,12 +24,21 @@ pub mod scheduler;
 /// Label cardinality switches.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LabelFlags {
-    /// Break job counts and allocations down by user (and fair share by user).
+    /// Break job counts and allocations down by user; also gates every other per-user
+    /// family (`slurm_user_*` fair share, `slurm_scheduler_rpc_user_*`).
     #[arg(long = "slurm.jobs-by-user", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub by_user: bool,
     /// Break job counts and allocations down by account.
     #[arg(long = "slurm.jobs-by-account", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub by_account: bool,
+    /// Most users given their own `user` label value; the rest (ranked by activity: allocated
+    /// CPUs plus pending jobs) are summed under `user="other"`. 0: no limit.
+    #[arg(long = "slurm.top-users", default_value_t = 100, value_name = "N")]
+    pub top_users: usize,
+    /// Most accounts given their own `account` label value in the job families; the rest are
+    /// summed under `account="other"`. 0: no limit.
+    #[arg(long = "slurm.top-accounts", default_value_t = 100, value_name = "N")]
+    pub top_accounts: usize,
     /// Most jobs exported in each per-job family (`slurm_job_info`, `slurm_job_cpus`, ...);
     /// the jobs with the lowest ids are kept, the rest counted in `slurm_job_series_dropped`.
     #[arg(
@@ -48,6 +57,8 @@ impl Default for LabelFlags {
         Self {
             by_user: true,
             by_account: true,
+            top_users: 100,
+            top_accounts: 100,
             job_series_limit: 20000,
             job_info_pending: false,
         }
@@ -112,7 +123,8 @@ pub const SPECS: &[CollectorSpec] = &[
 pub fn sources_of(name: &str) -> &'static [Source] {
     match name {
         "cluster" => &[Source::Config],
-        "fairshare" => &[Source::Sshare],
+        // squeue: per-user fair share only for associations with jobs, ranked like the jobs.
+        "fairshare" => &[Source::Sshare, Source::Squeue],
         "job" | "jobs" => &[Source::Squeue],
         "licenses" => &[Source::Licenses],
         "nodes" => &[Source::Sinfo],
@@ -182,6 +194,84 @@ impl Inputs<'_> {
             Data::Sinfo(s) => Some(s),
             _ => None,
         })
+    }
+}
+
+/// The label value of users and accounts folded together by `--slurm.top-users` and
+/// `--slurm.top-accounts`.
+pub const OTHER: &str = "other";
+
+/// The `n` keys with the highest activity (ties broken by name; `n == 0`: all of them).
+pub fn top_n<'a>(
+    activity: &std::collections::HashMap<&'a str, f64>,
+    n: usize,
+) -> std::collections::HashSet<&'a str> {
+    let mut v: Vec<(&str, f64)> = activity.iter().map(|(k, v)| (*k, *v)).collect();
+    if n > 0 && v.len() > n {
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        v.truncate(n);
+    }
+    v.into_iter().map(|(k, _)| k).collect()
+}
+
+/// The users and accounts of the squeue jobs that keep their own label value: the
+/// `--slurm.top-users`/`--slurm.top-accounts` most active (allocated CPUs of running jobs
+/// plus pending jobs).
+pub struct Ranked<'a> {
+    /// Users kept.
+    pub users: std::collections::HashSet<&'a str>,
+    /// Accounts kept.
+    pub accounts: std::collections::HashSet<&'a str>,
+    /// Users with jobs that are folded into `other`.
+    pub users_folded: usize,
+    /// Accounts with jobs that are folded into `other`.
+    pub accounts_folded: usize,
+}
+
+impl<'a> Ranked<'a> {
+    /// Ranks the users and accounts of `q`.
+    pub fn new(q: &'a crate::parse::squeue::Squeue, labels: &LabelFlags) -> Self {
+        let mut users: std::collections::HashMap<&str, f64> = Default::default();
+        let mut accounts: std::collections::HashMap<&str, f64> = Default::default();
+        for j in &q.jobs {
+            let a = if jobs::ALLOCATING_STATES.contains(&&*j.state) {
+                if j.tres.cpus > 0.0 {
+                    j.tres.cpus
+                } else {
+                    j.cpus
+                }
+            } else if &*j.state == "PENDING" {
+                1.0
+            } else {
+                0.0
+            };
+            *users.entry(&*j.user).or_default() += a;
+            *accounts.entry(&*j.account).or_default() += a;
+        }
+        let ku = top_n(&users, labels.top_users);
+        let ka = top_n(&accounts, labels.top_accounts);
+        Self {
+            users_folded: users.len() - ku.len(),
+            accounts_folded: accounts.len() - ka.len(),
+            users: ku,
+            accounts: ka,
+        }
+    }
+    /// The label value of user `u`.
+    pub fn user<'b>(&self, u: &'b str) -> &'b str {
+        if self.users.contains(u) {
+            u
+        } else {
+            OTHER
+        }
+    }
+    /// The label value of account `a`.
+    pub fn account<'b>(&self, a: &'b str) -> &'b str {
+        if self.accounts.contains(a) {
+            a
+        } else {
+            OTHER
+        }
     }
 }
 

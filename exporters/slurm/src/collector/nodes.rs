@@ -94,16 +94,32 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         "Free memory reported by the node's slurmd.",
         |n: &Node| n.memory_free_bytes
     );
-    per_node!(
-        "slurm_node_gpus_total",
-        "GPUs (gres/gpu) configured on the node.",
-        |n: &Node| Some(n.gpus_total)
-    );
-    per_node!(
-        "slurm_node_gpus_used",
-        "GPUs (gres/gpu) in use on the node.",
-        |n: &Node| Some(n.gpus_used)
-    );
+    for (name, help, total) in [
+        (
+            "slurm_node_gpus_total",
+            "GPUs (gres/gpu) configured on the node, by GRES type (type=\"\" for untyped GPUs).",
+            true,
+        ),
+        (
+            "slurm_node_gpus_used",
+            "GPUs (gres/gpu) in use on the node, by GRES type (type=\"\" for untyped GPUs).",
+            false,
+        ),
+    ] {
+        let f = out.gauge(name, help);
+        for n in s.nodes.values() {
+            if n.gpu_types.is_empty() {
+                let v = if total { n.gpus_total } else { n.gpus_used };
+                f.sample(&[("node", n.name.as_str()), ("type", "")], v);
+            }
+            for (t, tot, used) in &n.gpu_types {
+                f.sample(
+                    &[("node", n.name.as_str()), ("type", t.as_str())],
+                    if total { *tot } else { *used },
+                );
+            }
+        }
+    }
     per_node!(
         "slurm_node_cpu_load",
         "CPU load of the node as reported by slurmd.",

@@ -13,8 +13,7 @@ use crate::parse::state::BASE_STATES;
 #[derive(Default)]
 struct Part {
     cpus: [f64; 4],
-    gpus_total: f64,
-    gpus_used: f64,
+    gpus: BTreeMap<String, (f64, f64)>,
     nodes: BTreeMap<String, f64>,
     flags: BTreeMap<String, f64>,
     jobs: BTreeMap<std::sync::Arc<str>, f64>,
@@ -42,8 +41,11 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
             e.cpus[1] += n.cpus_idle;
             e.cpus[2] += n.cpus_other;
             e.cpus[3] += n.cpus_total;
-            e.gpus_total += n.gpus_total;
-            e.gpus_used += n.gpus_used;
+            for (t, tot, used) in &n.gpu_types {
+                let g = e.gpus.entry(t.clone()).or_default();
+                g.0 += tot;
+                g.1 += used;
+            }
             *e.nodes.entry(n.state.base.clone()).or_default() += 1.0;
             for f in &n.state.flags {
                 *e.flags.entry(f.clone()).or_default() += 1.0;
@@ -51,15 +53,16 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         }
     }
     for j in &q.jobs {
-        // A pending job may name several partitions; it counts in each.
-        for p in j.partition.split(',').filter(|p| !p.is_empty()) {
-            let Some(e) = parts.get_mut(p) else { continue };
-            *e.jobs.entry(j.state.clone()).or_default() += 1.0;
-            if &*j.state == "PENDING" {
-                e.pending_cpus += j.cpus;
-                e.pending_nodes += j.nodes;
-                e.pending_max_cpus = e.pending_max_cpus.max(j.cpus);
-            }
+        // A pending job may name several partitions (`gpu,debug`); like slurm_jobs, it
+        // counts once, under the first one listed.
+        let Some(e) = parts.get_mut(j.primary_partition()) else {
+            continue;
+        };
+        *e.jobs.entry(j.state.clone()).or_default() += 1.0;
+        if &*j.state == "PENDING" {
+            e.pending_cpus += j.cpus;
+            e.pending_nodes += j.nodes;
+            e.pending_max_cpus = e.pending_max_cpus.max(j.cpus);
         }
     }
 
@@ -82,19 +85,30 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
             f.sample(&[("partition", p)], e.cpus[i]);
         }
     }
-    let f = out.gauge(
-        "slurm_partition_gpus_total",
-        "GPUs in the partition's nodes.",
-    );
-    for (p, e) in &parts {
-        f.sample(&[("partition", p)], e.gpus_total);
-    }
-    let f = out.gauge(
-        "slurm_partition_gpus_allocated",
-        "GPUs in use in the partition's nodes.",
-    );
-    for (p, e) in &parts {
-        f.sample(&[("partition", p)], e.gpus_used);
+    for (name, help, total) in [
+        (
+            "slurm_partition_gpus_total",
+            "GPUs in the partition's nodes, by GRES type (type=\"\" for untyped GPUs).",
+            true,
+        ),
+        (
+            "slurm_partition_gpus_allocated",
+            "GPUs in use in the partition's nodes, by GRES type (type=\"\" for untyped GPUs).",
+            false,
+        ),
+    ] {
+        let f = out.gauge(name, help);
+        for (p, e) in &parts {
+            if e.gpus.is_empty() {
+                f.sample(&[("partition", p), ("type", "")], 0.0);
+            }
+            for (t, (tot, used)) in &e.gpus {
+                f.sample(
+                    &[("partition", p), ("type", t.as_str())],
+                    if total { *tot } else { *used },
+                );
+            }
+        }
     }
     let f = out.gauge(
         "slurm_partition_nodes",

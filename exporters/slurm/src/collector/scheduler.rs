@@ -19,6 +19,48 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         return;
     };
     render(d, out);
+    if inp.labels.by_user {
+        render_users(d, inp.labels.top_users, out);
+    }
+}
+
+/// `slurm_scheduler_rpc_user_*`: the `top` users with the most RPCs, the rest summed under
+/// `user="other"` (`top == 0`: every user).
+fn render_users(d: &Sdiag, top: usize, out: &mut MetricSet) {
+    let mut users: Vec<_> = d.rpc_by_user.iter().collect();
+    users.sort_by(|a, b| b.count.total_cmp(&a.count).then(a.name.cmp(&b.name)));
+    let keep = if top == 0 {
+        users.len()
+    } else {
+        top.min(users.len())
+    };
+    let (kept, rest) = users.split_at(keep);
+    let other = (!rest.is_empty()).then(|| {
+        (
+            rest.iter().map(|r| r.count).sum::<f64>(),
+            rest.iter().map(|r| r.total_time_us).sum::<f64>(),
+        )
+    });
+    let f = out.counter(
+        "slurm_scheduler_rpc_user_calls_total",
+        "RPCs slurmctld handled, by user (beyond --slurm.top-users summed under user=\"other\").",
+    );
+    for r in kept {
+        f.sample(&[("user", r.name.as_str())], r.count);
+    }
+    if let Some((c, _)) = other {
+        f.sample(&[("user", super::OTHER)], c);
+    }
+    let f = out.counter(
+        "slurm_scheduler_rpc_user_time_seconds_total",
+        "Time slurmctld spent on RPCs, by user (beyond --slurm.top-users summed under user=\"other\").",
+    );
+    for r in kept {
+        f.sample(&[("user", r.name.as_str())], r.total_time_us * US);
+    }
+    if let Some((_, t)) = other {
+        f.sample(&[("user", super::OTHER)], t * US);
+    }
 }
 
 fn g(out: &mut MetricSet, name: &str, help: &str, v: Option<f64>) {
@@ -246,20 +288,6 @@ fn render(d: &Sdiag, out: &mut MetricSet) {
     );
     for r in &d.rpc_by_type {
         f.sample(&[("type", r.name.as_str())], r.total_time_us * US);
-    }
-    let f = out.counter(
-        "slurm_scheduler_rpc_user_calls_total",
-        "RPCs slurmctld handled, by user.",
-    );
-    for r in &d.rpc_by_user {
-        f.sample(&[("user", r.name.as_str())], r.count);
-    }
-    let f = out.counter(
-        "slurm_scheduler_rpc_user_time_seconds_total",
-        "Time slurmctld spent on RPCs, by user.",
-    );
-    for r in &d.rpc_by_user {
-        f.sample(&[("user", r.name.as_str())], r.total_time_us * US);
     }
     let f = out.gauge(
         "slurm_scheduler_rpc_pending",

@@ -116,7 +116,11 @@ fn fixture_numbers_match_the_captured_cluster() {
     assert_eq!(value(&nodes, "slurm_nodes_alloc", &[]), Some(2.0));
     assert_eq!(value(&nodes, "slurm_nodes_mix", &[]), Some(1.0));
     assert_eq!(
-        value(&nodes, "slurm_node_gpus_used", &[("node", "gpu1")]),
+        value(
+            &nodes,
+            "slurm_node_gpus_used",
+            &[("node", "gpu1"), ("type", "a100")]
+        ),
         Some(2.0)
     );
     assert_eq!(
@@ -429,4 +433,249 @@ fn job_series_limit_caps_and_counts() {
     for id in kept {
         assert!(raw[..3].contains(&id), "{id} not among the lowest");
     }
+}
+
+/// The fixture snapshot with `squeue` replaced by `squeue_out`.
+fn poller_with_squeue(squeue_out: &str) -> Poller {
+    let p = fixture_poller();
+    p.ingest(
+        Source::Squeue,
+        Ok(squeue_out.to_string()),
+        Duration::from_millis(5),
+    );
+    p.finish_poll();
+    p
+}
+
+/// One running job of `user` in `account`/`partition` with `cpus` CPUs.
+fn job_line(id: u64, user: &str, account: &str, partition: &str, state: &str, cpus: u32) -> String {
+    format!("{id}|N/A|{user}|{account}|{partition}|{state}|1|{cpus}|cpu={cpus},mem=100M,node=1,billing={cpus}|N/A|N/A|(null)|{id}|normal|n2|2026-11-26T02:46:23|UNLIMITED|None|j{id}\n")
+}
+
+fn label_values(
+    set: &hpcmon_kit::MetricSet,
+    name: &str,
+    k: &str,
+) -> std::collections::BTreeSet<String> {
+    samples(set, name)
+        .iter()
+        .filter_map(|(l, _)| label(l, k).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn per_user_and_account_labels_are_bounded_with_an_other_bucket() {
+    // 150 users in 150 accounts, user i running i+1 CPUs: the default keeps 100 of each.
+    let mut out = String::new();
+    for i in 0..150u32 {
+        out += &job_line(
+            u64::from(i) + 1,
+            &format!("u{i:03}"),
+            &format!("a{i:03}"),
+            "debug",
+            "RUNNING",
+            i + 1,
+        );
+    }
+    let p = poller_with_squeue(&out);
+    let (jobs, r) = run("jobs", &p, &LabelFlags::default());
+    assert!(r.is_ok(), "{r:?}");
+    let users = label_values(&jobs, "slurm_jobs", "user");
+    assert_eq!(users.len(), 101, "100 users + other");
+    assert!(users.contains("other") && users.contains("u149") && !users.contains("u000"));
+    assert_eq!(
+        label_values(&jobs, "slurm_jobs_cpus_allocated", "account").len(),
+        101
+    );
+    assert_eq!(sum(&jobs, "slurm_jobs", &[]), 150.0);
+    let total_cpus: f64 = (1..=150).map(f64::from).sum();
+    assert_eq!(sum(&jobs, "slurm_jobs_cpus_allocated", &[]), total_cpus);
+    // The 50 least active (u000..u049, 1..50 CPUs) are folded.
+    let folded: f64 = (1..=50).map(f64::from).sum();
+    assert_eq!(
+        sum(&jobs, "slurm_jobs_cpus_allocated", &[("user", "other")]),
+        folded
+    );
+    assert_eq!(value(&jobs, "slurm_exporter_users_folded", &[]), Some(50.0));
+    assert_eq!(
+        value(&jobs, "slurm_exporter_accounts_folded", &[]),
+        Some(50.0)
+    );
+
+    // Pending jobs count as activity too; N is a flag.
+    let mut out = job_line(1, "busy", "x", "debug", "RUNNING", 4);
+    for i in 0..5 {
+        out += &job_line(10 + i, "queued", "y", "debug", "PENDING", 1);
+    }
+    out += &job_line(20, "quiet", "z", "debug", "PENDING", 1);
+    let p = poller_with_squeue(&out);
+    let l = LabelFlags {
+        top_users: 1,
+        top_accounts: 2,
+        ..LabelFlags::default()
+    };
+    let (jobs, _) = run("jobs", &p, &l);
+    assert_eq!(
+        label_values(&jobs, "slurm_jobs", "user"),
+        ["other", "queued"].map(String::from).into()
+    );
+    assert_eq!(
+        label_values(&jobs, "slurm_jobs", "account"),
+        ["other", "x", "y"].map(String::from).into()
+    );
+    assert_eq!(value(&jobs, "slurm_exporter_users_folded", &[]), Some(2.0));
+    // 0 means no limit.
+    let l = LabelFlags {
+        top_users: 0,
+        ..LabelFlags::default()
+    };
+    let (jobs, _) = run("jobs", &p, &l);
+    assert_eq!(label_values(&jobs, "slurm_jobs", "user").len(), 3);
+    assert_eq!(value(&jobs, "slurm_exporter_users_folded", &[]), Some(0.0));
+}
+
+#[test]
+fn user_fair_share_only_for_associations_with_jobs() {
+    // sshare.txt has alice, bob, carol and dave with no jobs: no slurm_user_* for them.
+    let p = fixture_poller();
+    let (fs, r) = run("fairshare", &p, &LabelFlags::default());
+    assert!(r.is_ok(), "{r:?}");
+    let users = label_values(&fs, "slurm_user_fairshare", "user");
+    assert_eq!(users, ["root"].map(String::from).into());
+    // root has jobs in chemistry, ml and physics, not in account root.
+    assert_eq!(
+        label_values(&fs, "slurm_user_fairshare", "account"),
+        ["chemistry", "ml", "physics"].map(String::from).into()
+    );
+    // Account fair share is kept for every account.
+    assert!(value(&fs, "slurm_account_usage_raw", &[("account", "root")]).is_some());
+}
+
+#[test]
+fn rpc_user_families_follow_the_by_user_flag() {
+    let p = fixture_poller();
+    let off = LabelFlags {
+        by_user: false,
+        ..LabelFlags::default()
+    };
+    let (s, _) = run("scheduler", &p, &off);
+    assert!(!s
+        .families()
+        .iter()
+        .any(|f| f.name.starts_with("slurm_scheduler_rpc_user_")));
+    let (s, _) = run("scheduler", &p, &LabelFlags::default());
+    assert!(sum(&s, "slurm_scheduler_rpc_user_calls_total", &[]) > 0.0);
+
+    // Bounded like the job families: the busiest users, the rest summed under other.
+    let sdiag = std::fs::read_to_string(testdata("sdiag-live.txt"))
+        .unwrap()
+        .replace(
+            "\troot            (       0) count:41     ave_time:371    total_time:15215\n",
+            "\troot            (       0) count:41     ave_time:371    total_time:15215\n\talice           (    1000) count:5      ave_time:100    total_time:500\n\tbob             (    1001) count:3      ave_time:100    total_time:300\n",
+        );
+    p.ingest(Source::Sdiag, Ok(sdiag), Duration::from_millis(5));
+    p.finish_poll();
+    let l = LabelFlags {
+        top_users: 1,
+        ..LabelFlags::default()
+    };
+    let (s, _) = run("scheduler", &p, &l);
+    assert_eq!(
+        value(
+            &s,
+            "slurm_scheduler_rpc_user_calls_total",
+            &[("user", "root")]
+        ),
+        Some(41.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "slurm_scheduler_rpc_user_calls_total",
+            &[("user", "other")]
+        ),
+        Some(8.0)
+    );
+    assert_eq!(samples(&s, "slurm_scheduler_rpc_user_calls_total").len(), 2);
+}
+
+#[test]
+fn multi_partition_pending_jobs_count_once_under_the_first_partition() {
+    let mut out = job_line(1, "u", "a", "gpu,debug", "PENDING", 2);
+    out += &job_line(2, "u", "a", "debug,gpu", "PENDING", 3);
+    out += &job_line(3, "u", "a", "gpu", "PENDING", 1);
+    let p = poller_with_squeue(&out);
+    let l = LabelFlags::default();
+    let (jobs, _) = run("jobs", &p, &l);
+    let (parts, _) = run("partitions", &p, &l);
+    for name in ["slurm_jobs", "slurm_jobs_pending"] {
+        assert!(
+            !label_values(&jobs, name, "partition")
+                .iter()
+                .any(|p| p.contains(',')),
+            "{name}"
+        );
+    }
+    for (part, n) in [("gpu", 2.0), ("debug", 1.0)] {
+        let native = sum(
+            &jobs,
+            "slurm_jobs",
+            &[("state", "PENDING"), ("partition", part)],
+        );
+        assert_eq!(native, n, "{part}");
+        assert_eq!(
+            value(
+                &parts,
+                "slurm_partition_jobs",
+                &[("partition", part), ("state", "PENDING")]
+            ),
+            Some(n),
+            "{part}"
+        );
+        assert_eq!(sum(&jobs, "slurm_jobs_pending", &[("partition", part)]), n);
+    }
+    assert_eq!(
+        sum(&parts, "slurm_partition_jobs", &[]),
+        sum(&jobs, "slurm_jobs", &[])
+    );
+    assert_eq!(
+        value(
+            &parts,
+            "slurm_partition_pending_cpus",
+            &[("partition", "gpu")]
+        ),
+        Some(3.0)
+    );
+}
+
+#[test]
+fn gpus_are_labelled_by_gres_type() {
+    // Two GPU types must not be summed into one number.
+    let out = "1|N/A|u|a|gpu|RUNNING|1|2|cpu=2,mem=100M,node=1,billing=2,gres/gpu=3,gres/gpu:a100=2,gres/gpu:v100=1|N/A|N/A|(null)|1|normal|gpu1|2026-11-26T02:46:23|UNLIMITED|None|j\n";
+    let p = poller_with_squeue(out);
+    let l = LabelFlags::default();
+    let (jobs, _) = run("jobs", &p, &l);
+    assert_eq!(
+        sum(&jobs, "slurm_jobs_gpus_allocated", &[("type", "a100")]),
+        2.0
+    );
+    assert_eq!(
+        sum(&jobs, "slurm_jobs_gpus_allocated", &[("type", "v100")]),
+        1.0
+    );
+    assert_eq!(sum(&jobs, "slurm_jobs_gpus_allocated", &[]), 3.0);
+    let (nodes, _) = run("nodes", &p, &l);
+    assert_eq!(
+        sum(&nodes, "slurm_node_gpus_total", &[("type", "a100")]),
+        4.0
+    );
+    let (parts, _) = run("partitions", &p, &l);
+    assert_eq!(
+        value(
+            &parts,
+            "slurm_partition_gpus_allocated",
+            &[("partition", "gpu"), ("type", "a100")]
+        ),
+        Some(3.0)
+    );
 }

@@ -43,6 +43,8 @@ pub struct Node {
     pub gpus_total: f64,
     /// GPUs in use.
     pub gpus_used: f64,
+    /// GPUs by GRES type (`""`: untyped): (type, configured, in use); empty without GPUs.
+    pub gpu_types: Vec<(String, f64, f64)>,
     /// Available features, comma-separated as sinfo prints them (`None` when none).
     pub features: Option<String>,
     /// Reason the node is down/drained (`None` when none).
@@ -100,6 +102,19 @@ pub fn parse_line(line: &str) -> Option<(Node, Option<(String, bool)>)> {
         cpu_load: number(f[7]),
         gpus_total: tres::gres_gpus(f[8]),
         gpus_used: tres::gres_gpus(f[9]),
+        gpu_types: {
+            let mut v: Vec<(String, f64, f64)> = tres::gres_gpu_types(f[8])
+                .into_iter()
+                .map(|(t, n)| (t, n, 0.0))
+                .collect();
+            for (t, n) in tres::gres_gpu_types(f[9]) {
+                match v.iter_mut().find(|e| e.0 == t) {
+                    Some(e) => e.2 += n,
+                    None => v.push((t, 0.0, n)),
+                }
+            }
+            v
+        },
         features: non_empty(f[10]).map(str::to_string),
         reason: non_empty(f[11]).map(str::to_string),
         gres: non_empty(f[8]).map(str::to_string),

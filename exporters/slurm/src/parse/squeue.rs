@@ -52,12 +52,24 @@ pub struct Job {
     pub tres: tres::Tres,
     /// Licenses, e.g. `matlab:2` (`None` when none).
     pub licenses: Option<String>,
+    /// The GPUs of [`Job::tres`] by GRES type (`""`: untyped); empty without GPUs.
+    pub gpu_types: Box<[(Arc<str>, f64)]>,
 }
 
 impl Job {
     /// Whether this is an array task.
     pub fn is_array_task(&self) -> bool {
         self.array_task_id.is_some()
+    }
+
+    /// The partition the job is counted under in the aggregate families: the first that
+    /// squeue lists (a pending job may list several, `gpu,debug`; it counts once, so sums
+    /// over partitions equal the job count).
+    pub fn primary_partition(&self) -> &str {
+        self.partition
+            .split(',')
+            .find(|p| !p.is_empty())
+            .unwrap_or("")
     }
 
     /// The job id as Slurm prints it: `123` or, for an array task, `123_4`.
@@ -130,11 +142,27 @@ fn parse_line_with<'a>(line: &'a str, int: &mut Interner<'a>) -> Option<Job> {
     }
     let mut t = tres::parse_tres(f[8]);
     let nodes = number(f[6]).unwrap_or(0.0);
+    let mut types = tres::tres_gpu_types(f[8]);
     if t.gpus == 0.0 && (super::non_empty(f[9]).is_some() || super::non_empty(f[10]).is_some()) {
         // GPUs not tracked as TRES (no gres/gpu in AccountingStorageTRES, which needs
         // slurmdbd): fall back to the request, per node times the nodes plus per job.
-        t.gpus = tres::gres_gpus(f[9]) * nodes.max(1.0) + tres::gres_gpus(f[10]);
+        types = tres::gres_gpu_types(f[9]);
+        for e in &mut types {
+            e.1 *= nodes.max(1.0);
+        }
+        for (k, n) in tres::gres_gpu_types(f[10]) {
+            match types.iter_mut().find(|e| e.0 == k) {
+                Some(e) => e.1 += n,
+                None => types.push((k, n)),
+            }
+        }
+        t.gpus = types.iter().map(|e| e.1).sum();
     }
+    types.retain(|e| e.1 > 0.0);
+    let gpu_types = types
+        .iter()
+        .map(|(k, n)| (Arc::from(k.as_str()), *n))
+        .collect();
     Some(Job {
         array_job_id: f[0].trim().parse().unwrap_or(0),
         array_task_id: super::non_empty(f[1]).map(Box::from),
@@ -153,6 +181,7 @@ fn parse_line_with<'a>(line: &'a str, int: &mut Interner<'a>) -> Option<Job> {
         tres: t,
         licenses: super::non_empty(f[11]).map(str::to_string),
         reason: int.get(f[17]),
+        gpu_types,
     })
 }
 

@@ -42,10 +42,23 @@ pub fn parse_tres(s: &str) -> Tres {
 /// Number of GPUs in a GRES string (`sinfo %G`/`GresUsed`, `squeue tres-per-node`): the
 /// count of every `gpu` entry, with or without a type and a `gres:`/`gres/` prefix.
 pub fn gres_gpus(s: &str) -> f64 {
-    if super::non_empty(s).is_none() || !s.contains("gpu") {
-        return 0.0;
+    gres_gpu_types(s).iter().map(|(_, n)| n).sum()
+}
+
+fn add_type(v: &mut Vec<(String, f64)>, t: &str, n: f64) {
+    match v.iter_mut().find(|(k, _)| k == t) {
+        Some(e) => e.1 += n,
+        None => v.push((t.to_string(), n)),
     }
-    let mut total = 0.0;
+}
+
+/// GPUs of a GRES string by GRES type (`gpu:a100:2,gpu:v100:1`); untyped entries
+/// (`gpu:2`) under the type `""`.
+pub fn gres_gpu_types(s: &str) -> Vec<(String, f64)> {
+    let mut v = Vec::new();
+    if super::non_empty(s).is_none() || !s.contains("gpu") {
+        return v;
+    }
     for item in split_outside_parens(s.trim(), ',') {
         let item = item.split('(').next().unwrap_or("").trim();
         let item = item
@@ -57,18 +70,45 @@ pub fn gres_gpus(s: &str) -> f64 {
             continue;
         }
         let rest: Vec<&str> = parts.collect();
-        // gpu -> 1? No: Slurm always prints a count in these fields; `gpu` alone means 1.
-        let count = match rest.last() {
-            None => 1.0,
-            Some(c) => match number(c) {
-                Some(n) => n,
-                None if rest.len() == 1 => 1.0, // gpu:a100 (type, no count)
-                None => 0.0,
+        // `gpu` alone means 1; `gpu:a100` is a type without a count (1).
+        let (ty, count) = match rest.as_slice() {
+            [] => ("", 1.0),
+            [c] => match number(c) {
+                Some(n) => ("", n),
+                None => (*c, 1.0),
             },
+            [t, .., c] => (*t, number(c).unwrap_or(0.0)),
         };
-        total += count;
+        add_type(&mut v, ty, count);
     }
-    total
+    v
+}
+
+/// GPUs of a TRES string by GRES type: the typed `gres/gpu:TYPE=` entries, and whatever
+/// of the untyped `gres/gpu=` total they do not cover under the type `""`.
+pub fn tres_gpu_types(s: &str) -> Vec<(String, f64)> {
+    let mut v = Vec::new();
+    let mut total = None;
+    for item in s.trim().split(',') {
+        let Some((k, n)) = item.split_once('=') else {
+            continue;
+        };
+        match k.trim() {
+            "gres/gpu" => total = number(n),
+            k => {
+                if let Some(t) = k.strip_prefix("gres/gpu:") {
+                    add_type(&mut v, t, number(n).unwrap_or(0.0));
+                }
+            }
+        }
+    }
+    let typed: f64 = v.iter().map(|(_, n)| n).sum();
+    if let Some(t) = total {
+        if t > typed {
+            add_type(&mut v, "", t - typed);
+        }
+    }
+    v
 }
 
 #[cfg(test)]
@@ -110,5 +150,34 @@ mod tests {
         assert_eq!(gres_gpus("(null)"), 0.0);
         assert_eq!(gres_gpus("N/A"), 0.0);
         assert_eq!(gres_gpus("mps:100"), 0.0);
+        assert_eq!(gres_gpus("gpu:a100"), 1.0);
+    }
+
+    #[test]
+    fn gpu_types() {
+        let t = |v: &[(&str, f64)]| {
+            v.iter()
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            gres_gpu_types("gpu:a100:2(S:0-1),gpu:v100:1,gpu:2"),
+            t(&[("a100", 2.0), ("v100", 1.0), ("", 2.0)])
+        );
+        assert_eq!(
+            gres_gpu_types("gres:gpu:a100:1(IDX:0),mps:100"),
+            t(&[("a100", 1.0)])
+        );
+        assert_eq!(gres_gpu_types("(null)"), t(&[]));
+        assert_eq!(
+            tres_gpu_types("cpu=2,gres/gpu=3,gres/gpu:a100=2"),
+            t(&[("a100", 2.0), ("", 1.0)])
+        );
+        assert_eq!(
+            tres_gpu_types("gres/gpu:a100=2,gres/gpu:v100=1"),
+            t(&[("a100", 2.0), ("v100", 1.0)])
+        );
+        assert_eq!(tres_gpu_types("cpu=1,gres/gpu=2"), t(&[("", 2.0)]));
+        assert_eq!(tres_gpu_types("cpu=1"), t(&[]));
     }
 }
