@@ -50,6 +50,90 @@ pub struct LabelFlags {
     /// Also export pending jobs in the per-job families (not only jobs holding resources).
     #[arg(long = "slurm.job-info-pending", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub job_info_pending: bool,
+    /// Per-node families of the nodes collector to export, comma-separated: `cpus`, `memory`,
+    /// `gpus`, `load`, `state`, `flags`, `reason`, `info`; `all` or `none`. The cluster-level
+    /// families (`slurm_nodes_*`, `slurm_cpus_*`, `slurm_gpus_*`) are always exported.
+    #[arg(long = "slurm.node-families", default_value = "all", value_parser = NodeFamilies::parse, value_name = "LIST")]
+    pub node_families: NodeFamilies,
+}
+
+/// A group of per-node families of the nodes collector (`--slurm.node-families`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeFamily {
+    /// `slurm_node_cpus_{allocated,idle,other,total}`.
+    Cpus,
+    /// `slurm_node_memory_{total,allocated,free}_bytes`.
+    Memory,
+    /// `slurm_node_gpus_{total,used}`.
+    Gpus,
+    /// `slurm_node_cpu_load`.
+    Load,
+    /// `slurm_node_state`.
+    State,
+    /// `slurm_node_state_flag`.
+    Flags,
+    /// `slurm_node_reason_info`.
+    Reason,
+    /// `slurm_node_info`.
+    Info,
+}
+
+impl NodeFamily {
+    /// Every group with its flag name.
+    pub const ALL: [(NodeFamily, &'static str); 8] = [
+        (NodeFamily::Cpus, "cpus"),
+        (NodeFamily::Memory, "memory"),
+        (NodeFamily::Gpus, "gpus"),
+        (NodeFamily::Load, "load"),
+        (NodeFamily::State, "state"),
+        (NodeFamily::Flags, "flags"),
+        (NodeFamily::Reason, "reason"),
+        (NodeFamily::Info, "info"),
+    ];
+}
+
+/// The per-node family groups exported (a bit per [`NodeFamily`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeFamilies(u16);
+
+impl Default for NodeFamilies {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+impl NodeFamilies {
+    /// Every group.
+    pub const ALL: Self = Self((1 << NodeFamily::ALL.len()) - 1);
+    /// No group.
+    pub const NONE: Self = Self(0);
+
+    /// Whether group `f` is exported.
+    pub fn has(self, f: NodeFamily) -> bool {
+        self.0 & (1 << f as u16) != 0
+    }
+
+    /// Parses `cpus,memory,...`, `all` or `none`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut m = 0u16;
+        for t in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            match t {
+                "all" => m = Self::ALL.0,
+                "none" => {}
+                _ => match NodeFamily::ALL.iter().find(|(_, n)| *n == t) {
+                    Some((f, _)) => m |= 1 << *f as u16,
+                    None => {
+                        let names: Vec<&str> = NodeFamily::ALL.iter().map(|(_, n)| *n).collect();
+                        return Err(format!(
+                            "unknown node family {t:?} (one of {}, all, none)",
+                            names.join(", ")
+                        ));
+                    }
+                },
+            }
+        }
+        Ok(Self(m))
+    }
 }
 
 impl Default for LabelFlags {
@@ -61,6 +145,7 @@ impl Default for LabelFlags {
             top_accounts: 100,
             job_series_limit: 20000,
             job_info_pending: false,
+            node_families: NodeFamilies::ALL,
         }
     }
 }
@@ -70,7 +155,7 @@ pub const SPECS: &[CollectorSpec] = &[
     CollectorSpec {
         name: "cluster",
         default_enabled: true,
-        help: "slurm_cluster_info from scontrol show config",
+        help: "slurm_cluster_info and slurm_exporter_private_data from scontrol show config",
     },
     CollectorSpec {
         name: "command",

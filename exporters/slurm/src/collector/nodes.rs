@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use hpcmon_kit::MetricSet;
 
-use super::Inputs;
+use super::{Inputs, NodeFamily};
 use crate::parse::state::{BASE_STATES, KNOWN_FLAGS};
 
 /// The `slurm_nodes_<name>` families of prometheus-slurm-exporter.
@@ -49,6 +49,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         f.sample(&[("flag", k)], *v);
     }
 
+    let on = |g: NodeFamily| inp.labels.node_families.has(g);
     macro_rules! per_node {
         ($name:expr, $help:expr, $get:expr) => {{
             let f = out.gauge($name, $help);
@@ -61,39 +62,45 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         }};
     }
     use crate::parse::sinfo::Node;
-    per_node!(
-        "slurm_node_cpus_allocated",
-        "CPUs allocated on the node.",
-        |n: &Node| Some(n.cpus_alloc)
-    );
-    per_node!(
-        "slurm_node_cpus_idle",
-        "Idle CPUs on the node.",
-        |n: &Node| Some(n.cpus_idle)
-    );
-    per_node!(
-        "slurm_node_cpus_other",
-        "CPUs of the node neither allocated nor idle (down, drained).",
-        |n: &Node| Some(n.cpus_other)
-    );
-    per_node!("slurm_node_cpus_total", "CPUs of the node.", |n: &Node| {
-        Some(n.cpus_total)
-    });
-    per_node!(
-        "slurm_node_memory_total_bytes",
-        "Configured memory (RealMemory) of the node.",
-        |n: &Node| Some(n.memory_total_bytes)
-    );
-    per_node!(
-        "slurm_node_memory_allocated_bytes",
-        "Memory allocated to jobs on the node.",
-        |n: &Node| Some(n.memory_alloc_bytes)
-    );
-    per_node!(
-        "slurm_node_memory_free_bytes",
-        "Free memory reported by the node's slurmd.",
-        |n: &Node| n.memory_free_bytes
-    );
+    if on(NodeFamily::Cpus) {
+        per_node!(
+            "slurm_node_cpus_allocated",
+            "CPUs allocated on the node.",
+            |n: &Node| Some(n.cpus_alloc)
+        );
+        per_node!(
+            "slurm_node_cpus_idle",
+            "Idle CPUs on the node.",
+            |n: &Node| Some(n.cpus_idle)
+        );
+        per_node!(
+            "slurm_node_cpus_other",
+            "CPUs of the node neither allocated nor idle (down, drained).",
+            |n: &Node| Some(n.cpus_other)
+        );
+        per_node!("slurm_node_cpus_total", "CPUs of the node.", |n: &Node| {
+            Some(n.cpus_total)
+        });
+    }
+
+    if on(NodeFamily::Memory) {
+        per_node!(
+            "slurm_node_memory_total_bytes",
+            "Configured memory (RealMemory) of the node.",
+            |n: &Node| Some(n.memory_total_bytes)
+        );
+        per_node!(
+            "slurm_node_memory_allocated_bytes",
+            "Memory allocated to jobs on the node.",
+            |n: &Node| Some(n.memory_alloc_bytes)
+        );
+        per_node!(
+            "slurm_node_memory_free_bytes",
+            "Free memory reported by the node's slurmd.",
+            |n: &Node| n.memory_free_bytes
+        );
+    }
+
     for (name, help, total) in [
         (
             "slurm_node_gpus_total",
@@ -105,7 +112,10 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
             "GPUs (gres/gpu) in use on the node, by GRES type (type=\"\" for untyped GPUs).",
             false,
         ),
-    ] {
+    ]
+    .into_iter()
+    .filter(|_| on(NodeFamily::Gpus))
+    {
         let f = out.gauge(name, help);
         for n in s.nodes.values() {
             if n.gpu_types.is_empty() {
@@ -120,55 +130,68 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
             }
         }
     }
-    per_node!(
-        "slurm_node_cpu_load",
-        "CPU load of the node as reported by slurmd.",
-        |n: &Node| n.cpu_load
-    );
+    if on(NodeFamily::Load) {
+        per_node!(
+            "slurm_node_cpu_load",
+            "CPU load of the node as reported by slurmd.",
+            |n: &Node| n.cpu_load
+        );
+    }
 
-    let f = out.gauge(
-        "slurm_node_state",
-        "The node's base state (1 for the current one).",
-    );
-    for n in s.nodes.values() {
-        f.sample(
-            &[("node", n.name.as_str()), ("state", n.state.base.as_str())],
-            1.0,
+    if on(NodeFamily::State) {
+        let f = out.gauge(
+            "slurm_node_state",
+            "The node's base state (1 for the current one).",
         );
-    }
-    let f = out.gauge(
-        "slurm_node_state_flag",
-        "State flags set on the node (1 per set flag).",
-    );
-    for n in s.nodes.values() {
-        for fl in &n.state.flags {
-            f.sample(&[("node", n.name.as_str()), ("flag", fl.as_str())], 1.0);
+        for n in s.nodes.values() {
+            f.sample(
+                &[("node", n.name.as_str()), ("state", n.state.base.as_str())],
+                1.0,
+            );
         }
     }
-    let f = out.gauge(
-        "slurm_node_reason_info",
-        "Why the node is down or drained (the admin's reason), 1 per node with a reason.",
-    );
-    for n in s.nodes.values() {
-        if let Some(r) = &n.reason {
-            f.sample(&[("node", n.name.as_str()), ("reason", r.as_str())], 1.0);
+
+    if on(NodeFamily::Flags) {
+        let f = out.gauge(
+            "slurm_node_state_flag",
+            "State flags set on the node (1 per set flag).",
+        );
+        for n in s.nodes.values() {
+            for fl in &n.state.flags {
+                f.sample(&[("node", n.name.as_str()), ("flag", fl.as_str())], 1.0);
+            }
         }
     }
-    let f = out.gauge(
-        "slurm_node_info",
-        "Node facts: partitions, features and configured GRES (value 1).",
-    );
-    for n in s.nodes.values() {
-        let parts = n.partitions.join(",");
-        f.sample(
-            &[
-                ("node", n.name.as_str()),
-                ("partitions", parts.as_str()),
-                ("features", n.features.as_deref().unwrap_or("")),
-                ("gres", n.gres.as_deref().unwrap_or("")),
-            ],
-            1.0,
+
+    if on(NodeFamily::Reason) {
+        let f = out.gauge(
+            "slurm_node_reason_info",
+            "Why the node is down or drained (the admin's reason), 1 per node with a reason.",
         );
+        for n in s.nodes.values() {
+            if let Some(r) = &n.reason {
+                f.sample(&[("node", n.name.as_str()), ("reason", r.as_str())], 1.0);
+            }
+        }
+    }
+
+    if on(NodeFamily::Info) {
+        let f = out.gauge(
+            "slurm_node_info",
+            "Node facts: partitions, features and configured GRES (value 1).",
+        );
+        for n in s.nodes.values() {
+            let parts = n.partitions.join(",");
+            f.sample(
+                &[
+                    ("node", n.name.as_str()),
+                    ("partitions", parts.as_str()),
+                    ("features", n.features.as_deref().unwrap_or("")),
+                    ("gres", n.gres.as_deref().unwrap_or("")),
+                ],
+                1.0,
+            );
+        }
     }
 
     // prometheus-slurm-exporter compatibility.

@@ -679,3 +679,91 @@ fn gpus_are_labelled_by_gres_type() {
         Some(3.0)
     );
 }
+
+#[test]
+fn per_node_families_can_be_switched_off() {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        labels: LabelFlags,
+    }
+    let p = fixture_poller();
+    let (all, _) = run("nodes", &p, &LabelFlags::default());
+    let names = |set: &hpcmon_kit::MetricSet| -> Vec<String> {
+        set.families()
+            .iter()
+            .filter(|f| !f.samples.is_empty())
+            .map(|f| f.name.clone())
+            .collect()
+    };
+    let groups: &[(&str, &[&str])] = &[
+        (
+            "cpus",
+            &[
+                "slurm_node_cpus_allocated",
+                "slurm_node_cpus_idle",
+                "slurm_node_cpus_other",
+                "slurm_node_cpus_total",
+            ],
+        ),
+        (
+            "memory",
+            &[
+                "slurm_node_memory_total_bytes",
+                "slurm_node_memory_allocated_bytes",
+                "slurm_node_memory_free_bytes",
+            ],
+        ),
+        ("gpus", &["slurm_node_gpus_total", "slurm_node_gpus_used"]),
+        ("load", &["slurm_node_cpu_load"]),
+        ("state", &["slurm_node_state"]),
+        ("flags", &["slurm_node_state_flag"]),
+        ("reason", &["slurm_node_reason_info"]),
+        ("info", &["slurm_node_info"]),
+    ];
+    let all_names = names(&all);
+    for (g, fams) in groups {
+        for f in *fams {
+            assert!(all_names.iter().any(|n| n == f), "{f} missing by default");
+        }
+        let keep: Vec<&str> = groups.iter().map(|(n, _)| *n).filter(|n| n != g).collect();
+        let arg = format!("--slurm.node-families={}", keep.join(","));
+        let cli = Cli::try_parse_from(["x", arg.as_str()]).unwrap();
+        let (set, r) = run("nodes", &p, &cli.labels);
+        assert!(r.is_ok());
+        for f in *fams {
+            assert!(
+                !names(&set).iter().any(|n| n == f),
+                "{f} present with {arg}"
+            );
+        }
+        // Everything else, the cluster-level aggregates included, is unchanged.
+        let a = hpcmon_kit::metrics::encode_text(&all);
+        let b = hpcmon_kit::metrics::encode_text(&set);
+        let strip = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| {
+                    !fams
+                        .iter()
+                        .any(|f| l.starts_with(f) || l.contains(&format!(" {f} ")))
+                })
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(strip(&a), strip(&b), "{arg}");
+    }
+    // none: no per-node family at all, aggregates intact.
+    let cli = Cli::try_parse_from(["x", "--slurm.node-families=none"]).unwrap();
+    let (set, _) = run("nodes", &p, &cli.labels);
+    assert!(!names(&set).iter().any(|n| n.starts_with("slurm_node_")));
+    assert_eq!(
+        value(&set, "slurm_cpus_total", &[]),
+        value(&all, "slurm_cpus_total", &[])
+    );
+    assert_eq!(
+        sum(&set, "slurm_nodes_state", &[]),
+        sum(&all, "slurm_nodes_state", &[])
+    );
+    assert!(Cli::try_parse_from(["x", "--slurm.node-families=cpus,bogus"]).is_err());
+}
