@@ -29,6 +29,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hpcmon_kit::command::{run, Cmd, CommandError};
+use hpcmon_kit::slurm_text::{duration_seconds, memory_bytes, split_fields, MB};
 
 use crate::model::{JobHeader, Run};
 
@@ -460,28 +461,6 @@ fn unix_time(s: &str) -> Option<i64> {
     non_empty(s)?.parse().ok().filter(|t: &i64| *t > 0)
 }
 
-/// A memory amount in bytes: a number with an optional `K`/`M`/`G`/`T`/`P` suffix (binary
-/// units); a bare number is megabytes.
-pub fn memory_bytes(s: &str) -> Option<f64> {
-    let t = non_empty(s)?;
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let p = match c.to_ascii_uppercase() {
-                'K' => 1,
-                'M' => 2,
-                'G' => 3,
-                'T' => 4,
-                'P' => 5,
-                _ => return None,
-            };
-            (&t[..i], 1024f64.powi(p))
-        }
-        _ => (t, 1024f64 * 1024.0),
-    };
-    let v: f64 = num.trim().parse().ok()?;
-    (v.is_finite() && v >= 0.0).then_some(v * mult)
-}
-
 /// `ReqMem` as bytes for the whole job: 22.05's `4000M` is the job's request; older
 /// releases' `4000Mc`/`4000Mn` are per CPU/per node. `0` (no request) is `None`.
 pub fn req_mem_bytes(s: &str, cpus: u32, nodes: u32) -> Option<f64> {
@@ -493,7 +472,7 @@ pub fn req_mem_bytes(s: &str, cpus: u32, nodes: u32) -> Option<f64> {
             None => (t, 1.0),
         },
     };
-    memory_bytes(v).map(|b| b * mult).filter(|b| *b > 0.0)
+    memory_bytes(v, MB).map(|b| b * mult).filter(|b| *b > 0.0)
 }
 
 /// The GPUs and memory (bytes) of a TRES string (`cpu=4,mem=8G,node=1,gres/gpu=2`).
@@ -507,7 +486,7 @@ pub fn tres_gpus_mem(s: &str) -> (Option<u32>, Option<f64>) {
             continue;
         };
         match k.trim() {
-            "mem" => mem = memory_bytes(v).filter(|b| *b > 0.0),
+            "mem" => mem = memory_bytes(v, MB).filter(|b| *b > 0.0),
             "gres/gpu" => total = uint(v),
             k if k.starts_with("gres/gpu:") => {
                 if let Some(n) = uint(v) {
@@ -520,56 +499,11 @@ pub fn tres_gpus_mem(s: &str) -> (Option<u32>, Option<f64>) {
     (total.or(typed), mem)
 }
 
-/// Seconds of a Slurm duration (`[days-]hours:minutes:seconds`, `minutes:seconds`,
-/// `minutes`, `days-hours[:minutes]`); `None` for `UNLIMITED`, `Partition_Limit`, garbage.
-pub fn duration_seconds(s: &str) -> Option<f64> {
-    let t = non_empty(s)?;
-    let (days, rest) = match t.split_once('-') {
-        Some((d, r)) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => {
-            (Some(d.parse::<f64>().ok()?), r)
-        }
-        Some(_) => return None,
-        None => (None, t),
-    };
-    let parts: Vec<&str> = rest.split(':').collect();
-    if parts.is_empty()
-        || parts.len() > 3
-        || parts
-            .iter()
-            .any(|p| p.is_empty() || p.len() > 12 || !p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return None;
-    }
-    let n: Vec<f64> = parts.iter().map(|p| p.parse().unwrap_or(0.0)).collect();
-    let secs = match (days, n.len()) {
-        (Some(d), _) => {
-            d * 86400.0
-                + n[0] * 3600.0
-                + n.get(1).copied().unwrap_or(0.0) * 60.0
-                + n.get(2).copied().unwrap_or(0.0)
-        }
-        (None, 1) => n[0] * 60.0,
-        (None, 2) => n[0] * 60.0 + n[1],
-        (None, _) => n[0] * 3600.0 + n[1] * 60.0 + n[2],
-    };
-    secs.is_finite().then_some(secs)
-}
-
 /// A state as sacct prints it (`CANCELLED by 1000`, `RUNNING`) reduced to its upper-case
 /// word; `None` when it is not one.
 pub fn parse_state(s: &str) -> Option<String> {
     let w = s.split_whitespace().next()?.trim_end_matches('+');
     (!w.is_empty() && w.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')).then(|| w.to_string())
-}
-
-/// Splits at `|` into exactly `N` fields, the last taking the rest of the line.
-fn split_fields<const N: usize>(line: &str) -> Option<[&str; N]> {
-    let mut out = [""; N];
-    let mut it = line.splitn(N, '|');
-    for o in out.iter_mut() {
-        *o = it.next()?;
-    }
-    Some(out)
 }
 
 fn bad(what: &str, n: usize, line: &str) -> SlurmError {
@@ -1018,11 +952,11 @@ mod tests {
         assert_eq!(parse_state(" RUNNING ").as_deref(), Some("RUNNING"));
         assert_eq!(parse_state(""), None);
         assert_eq!(parse_state("running"), None);
-        assert_eq!(memory_bytes("4000M"), Some(4000.0 * 1048576.0));
-        assert_eq!(memory_bytes("1.50G"), Some(1.5 * 1073741824.0));
-        assert_eq!(memory_bytes("2000"), Some(2000.0 * 1048576.0));
-        assert_eq!(memory_bytes("12X"), None);
-        assert_eq!(memory_bytes("-1M"), None);
+        assert_eq!(memory_bytes("4000M", MB), Some(4000.0 * 1048576.0));
+        assert_eq!(memory_bytes("1.50G", MB), Some(1.5 * 1073741824.0));
+        assert_eq!(memory_bytes("2000", MB), Some(2000.0 * 1048576.0));
+        assert_eq!(memory_bytes("12X", MB), None);
+        assert_eq!(memory_bytes("-1M", MB), None);
         assert_eq!(req_mem_bytes("0", 1, 1), None);
         assert_eq!(req_mem_bytes("100Mc", 4, 2), Some(400.0 * 1048576.0));
         assert_eq!(req_mem_bytes("100Mn", 4, 2), Some(200.0 * 1048576.0));

@@ -44,6 +44,7 @@ pub mod duration;
 pub mod metrics;
 pub mod process;
 pub mod server;
+pub mod slurm_text;
 pub mod webconfig;
 
 pub use cli::KitArgs;
