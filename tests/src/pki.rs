@@ -22,10 +22,15 @@ pub struct Pki {
     pub client_cert: PathBuf,
     /// Client key (`client.key`).
     pub client_key: PathBuf,
+    /// A self-signed client certificate (not signed by the CA): `stranger.crt`.
+    pub stranger_cert: PathBuf,
+    /// Its key: `stranger.key`.
+    pub stranger_key: PathBuf,
 }
 
 impl Pki {
-    /// Creates the CA and both certificates in `dir` (EC P-256, valid for 2 days).
+    /// Creates the CA, the server and client certificates it signs and a self-signed
+    /// "stranger" client certificate in `dir` (EC P-256, valid for 2 days).
     pub async fn create(dir: &Path) -> anyhow::Result<Pki> {
         let openssl = require_program("openssl", "infra");
         std::fs::create_dir_all(dir)?;
@@ -88,7 +93,25 @@ impl Pki {
             )
             .await?;
         }
+        // A client certificate no CA of ours signed (self-signed), for "unknown client" cases.
+        let mut args = vec!["req", "-x509"];
+        args.extend(ec);
+        args.extend([
+            "-keyout",
+            "stranger.key",
+            "-out",
+            "stranger.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=stranger",
+            "-addext",
+            "extendedKeyUsage=clientAuth",
+        ]);
+        run_command(ossl(&args), t).await?;
         Ok(Pki {
+            stranger_cert: dir.join("stranger.crt"),
+            stranger_key: dir.join("stranger.key"),
             dir: dir.to_path_buf(),
             ca_cert: dir.join("ca.crt"),
             server_cert: dir.join("server.crt"),

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -179,97 +178,6 @@ async fn shutdown_is_bounded_when_a_handler_is_stuck() {
 
 // ---- TLS client_auth_type ----
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let st = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl CLI (package openssl) is needed for the TLS tests");
-    assert!(st.status.success(), "openssl {args:?}: {st:?}");
-}
-
-/// ca.crt, server.{crt,key} (signed by the CA, SAN 127.0.0.1), client.{crt,key} (signed
-/// by the CA) and stranger.{crt,key} (self-signed, unknown to the server).
-fn pki(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let self_signed = |name: &str, cn: &str, ext: &[&str]| {
-        let (k, c, s) = (
-            format!("{name}.key"),
-            format!("{name}.crt"),
-            format!("/CN={cn}"),
-        );
-        let mut a = vec!["req", "-x509"];
-        a.extend(ec);
-        a.extend(["-keyout", &k, "-out", &c, "-days", "2", "-subj", &s]);
-        a.extend(ext);
-        openssl(dir, &a);
-    };
-    self_signed(
-        "ca",
-        "kit test CA",
-        &[
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    self_signed(
-        "stranger",
-        "stranger",
-        &["-addext", "extendedKeyUsage=clientAuth"],
-    );
-    for (name, ext) in [
-        (
-            "server",
-            "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
-        ),
-        (
-            "client",
-            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-        ),
-    ] {
-        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        let (k, r, c, e, s) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.crt"),
-            format!("{name}.ext"),
-            format!("/CN={name}"),
-        );
-        let mut a = vec!["req"];
-        a.extend(ec);
-        a.extend(["-keyout", &k, "-out", &r, "-subj", &s]);
-        openssl(dir, &a);
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &r,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &c,
-                "-days",
-                "2",
-                "-extfile",
-                &e,
-            ],
-        );
-    }
-}
-
 /// Whether the server accepts a handshake from a client presenting `client` (name of a
 /// cert/key pair in `dir`) or no certificate.
 async fn handshake(
@@ -345,7 +253,9 @@ fn tls_config(dir: &Path, auth: &str, with_ca: bool) -> anyhow::Result<Arc<rustl
 async fn every_exporter_toolkit_client_auth_type() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    pki(dir);
+    // ca.crt, server.{crt,key} (SAN 127.0.0.1), client.{crt,key} signed by the CA, and the
+    // self-signed stranger.{crt,key}: the harness' test PKI.
+    hpcmon_e2e::Pki::create(dir).await.unwrap();
 
     let no = tls_config(dir, "NoClientCert", false).unwrap();
     assert!(handshake(no.clone(), dir, None).await.is_ok());
