@@ -391,10 +391,8 @@ mod tests {
             }
         });
         let p = Prom::new(&flags(&format!("http://127.0.0.1:{port}"))).unwrap();
-        let t0 = std::time::Instant::now();
         let e = p.instant("up", None).await.unwrap_err();
         assert!(matches!(e, PromError::Timeout { .. }), "{e}");
-        assert!(t0.elapsed() < Duration::from_secs(5));
         assert_eq!(p.queries(), 1);
         hold.abort();
     }
