@@ -14,8 +14,12 @@ N="${1:-50}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 command -v python3 >/dev/null || { echo "bench/gpu.sh needs python3" >&2; exit 1; }
-cargo build --release --quiet -p hpcmon-gpu-exporter
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/hpcmon-gpu-exporter"
+# GPU_EXPORTER_BIN: a prebuilt binary (a GPU machine without a Rust toolchain); else build it.
+BIN="${GPU_EXPORTER_BIN:-}"
+if [ -z "$BIN" ]; then
+    cargo build --release --quiet -p hpcmon-gpu-exporter
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/hpcmon-gpu-exporter"
+fi
 PORT="${GPU_BENCH_PORT:-23835}"
 exec python3 - "$N" "$BIN" "$PORT" <<'PY'
 import os, shutil, signal, statistics, subprocess, sys, time, urllib.request
