@@ -48,9 +48,36 @@ pub const BMC_COLLECTORS: [&str; 6] = ["ipmi", "dcmi", "chassis", "bmc", "sel", 
 pub struct Secret(String);
 
 impl Secret {
-    /// The password itself; only for FreeIPMI's stdin.
+    /// Wraps a secret read from a file or the environment.
+    pub fn new(s: String) -> Secret {
+        Secret(s)
+    }
+
+    /// The secret itself; only for the protocol that needs it (FreeIPMI's stdin, SNMP).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// Reads a secret from `file` (whole, minus the trailing newline) or from the environment
+/// variable `env`; `None` when neither is given. `what` names it in errors (which never
+/// contain the secret).
+pub fn read_secret(
+    what: &str,
+    file: Option<&Path>,
+    env: Option<&str>,
+) -> anyhow::Result<Option<Secret>> {
+    match (file, env) {
+        (Some(_), Some(_)) => bail!("give {what}_file or {what}_env, not both"),
+        (Some(f), None) => {
+            let s = std::fs::read_to_string(f)
+                .with_context(|| format!("reading {what}_file {}", f.display()))?;
+            Ok(Some(Secret(s.trim_end_matches(['\n', '\r']).to_string())))
+        }
+        (None, Some(v)) => Ok(Some(Secret(
+            std::env::var(v).with_context(|| format!("{what}_env {v} is not set"))?,
+        ))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -67,6 +94,10 @@ struct RawConfig {
     modules: BTreeMap<String, RawModule>,
     #[serde(default)]
     environment: Option<Environment>,
+    #[serde(default)]
+    snmp: Option<crate::snmp::config::RawSnmp>,
+    #[serde(default)]
+    modbus: Option<crate::modbus::config::RawModbus>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -181,6 +212,12 @@ impl AllowedTarget {
 
     /// Whether `/ipmi?target=` value `t` is covered by this entry.
     pub fn allows(&self, t: &str) -> bool {
+        self.allows_with_port(t, 623)
+    }
+
+    /// Whether target `t` is covered by this entry, `default_port` being the port of a
+    /// target written without one (IPMI 623, SNMP 161, Modbus 502).
+    pub fn allows_with_port(&self, t: &str, default_port: u16) -> bool {
         let (h, p) = split_target(t);
         let port: Option<u16> = match p {
             Some(p) => match p.parse() {
@@ -191,7 +228,8 @@ impl AllowedTarget {
         };
         match self {
             AllowedTarget::Host(host, want) => {
-                canon_host(h) == *host && (want.is_none() || *want == Some(port.unwrap_or(623)))
+                canon_host(h) == *host
+                    && (want.is_none() || *want == Some(port.unwrap_or(default_port)))
             }
             AllowedTarget::Net(net, bits) => {
                 let Ok(ip) = h.parse::<std::net::IpAddr>() else {
@@ -200,6 +238,20 @@ impl AllowedTarget {
                 in_net(ip, *net, *bits)
             }
         }
+    }
+}
+
+/// Parses an optional `targets:` allow-list.
+pub fn parse_targets(list: Option<&[String]>) -> anyhow::Result<Option<Vec<AllowedTarget>>> {
+    list.map(|l| l.iter().map(|t| AllowedTarget::parse(t)).collect())
+        .transpose()
+}
+
+/// Whether an optional allow-list admits target `t` (`None`: everything).
+pub fn allowed(list: Option<&[AllowedTarget]>, t: &str, default_port: u16) -> bool {
+    match list {
+        None => true,
+        Some(list) => list.iter().any(|a| a.allows_with_port(t, default_port)),
     }
 }
 
@@ -288,6 +340,10 @@ pub struct Config {
     pub modules: BTreeMap<String, Module>,
     /// Environment sources.
     pub environment: Environment,
+    /// SNMP auths and modules (`/snmp`).
+    pub snmp: crate::snmp::config::SnmpConfig,
+    /// Modbus modules (`/modbus`).
+    pub modbus: crate::modbus::config::ModbusConfig,
 }
 
 fn privilege(p: Option<&str>) -> anyhow::Result<String> {
@@ -320,9 +376,15 @@ impl Config {
             let module = resolve(&name, m).with_context(|| format!("module {name:?}"))?;
             modules.insert(name, module);
         }
+        let snmp = crate::snmp::config::SnmpConfig::resolve(raw.snmp.unwrap_or_default())
+            .context("snmp")?;
+        let modbus = crate::modbus::config::ModbusConfig::resolve(raw.modbus.unwrap_or_default())
+            .context("modbus")?;
         Ok(Config {
             modules,
             environment: raw.environment.unwrap_or_default(),
+            snmp,
+            modbus,
         })
     }
 
@@ -340,18 +402,12 @@ fn resolve(name: &str, m: RawModule) -> anyhow::Result<Module> {
             "passwords are not read from the config file itself: use password_file or password_env"
         );
     }
-    let password = match (&m.password_file, &m.password_env) {
-        (Some(_), Some(_)) => bail!("give password_file or password_env, not both"),
-        (Some(f), None) => {
-            let s = std::fs::read_to_string(f)
-                .with_context(|| format!("reading password_file {}", f.display()))?;
-            Secret(s.trim_end_matches(['\n', '\r']).to_string())
-        }
-        (None, Some(v)) => {
-            Secret(std::env::var(v).with_context(|| format!("password_env {v} is not set"))?)
-        }
-        (None, None) => Secret::default(),
-    };
+    let password = read_secret(
+        "password",
+        m.password_file.as_deref(),
+        m.password_env.as_deref(),
+    )?
+    .unwrap_or_default();
     // FreeIPMI gets it as one line of its configuration-file format (see
     // `freeipmi::conf_quote`): every byte but these travels; IPMI 2.0 passwords have at
     // most 20 bytes (FreeIPMI refuses longer ones).
@@ -368,14 +424,7 @@ fn resolve(name: &str, m: RawModule) -> anyhow::Result<Module> {
     if user.contains(['\n', '\r', '\0']) {
         bail!("the user name must be one line without carriage returns or NUL bytes");
     }
-    let targets = match m.targets {
-        None => None,
-        Some(list) => Some(
-            list.iter()
-                .map(|t| AllowedTarget::parse(t))
-                .collect::<anyhow::Result<Vec<_>>>()?,
-        ),
-    };
+    let targets = parse_targets(m.targets.as_deref())?;
     let driver = m.driver.unwrap_or_else(|| {
         if name == "local" {
             String::new()

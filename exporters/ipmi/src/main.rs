@@ -5,6 +5,7 @@ use std::sync::Arc;
 use hpcmon_ipmi_exporter::collector::{self, env::Env, LocalBmc};
 use hpcmon_ipmi_exporter::freeipmi::{ensure_private_dir, Runtime, DEFAULT_SDR_CACHE_DIR};
 use hpcmon_ipmi_exporter::remote::{self, ConfigHolder, RemoteState};
+use hpcmon_ipmi_exporter::room::{self, RoomState};
 use hpcmon_ipmi_exporter::META;
 use hpcmon_kit::{App, KitArgs, Scraper};
 
@@ -97,12 +98,26 @@ fn main() -> ExitCode {
         let mut app = App::new(scraper);
         app.routes = remote::routes(Arc::new(RemoteState {
             rt,
-            config,
+            config: config.clone(),
             max_timeout: cli.kit.scrape_timeout,
-        }));
+        }))
+        .merge(room::routes(Arc::new(RoomState {
+            config,
+            snmp: Default::default(),
+            modbus: Default::default(),
+            max_timeout: cli.kit.scrape_timeout,
+        })));
         app.links.push((
             "/ipmi?target=127.0.0.1:623&module=default".into(),
             "Remote BMC (multi-target, /ipmi?target=HOST[:PORT]&module=NAME)".into(),
+        ));
+        app.links.push((
+            "/snmp?target=127.0.0.1:161&module=ups_mib&auth=public_v2".into(),
+            "UPS, PDU or environment probe over SNMP (multi-target, /snmp?target=HOST[:PORT]&module=NAME&auth=NAME)".into(),
+        ));
+        app.links.push((
+            "/modbus?target=127.0.0.1:502&module=th_transmitter&sub_target=1".into(),
+            "Room sensor, power meter or air conditioner over Modbus TCP (multi-target, /modbus?target=HOST[:PORT]&module=NAME&sub_target=UNIT)".into(),
         ));
         Ok(app)
     })

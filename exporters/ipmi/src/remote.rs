@@ -94,6 +94,7 @@ impl ConfigHolder {
 /// would hand them to any host a client names (a fake BMC learns enough from the RAKP
 /// exchange to crack the password offline).
 pub fn warn_unfenced(cfg: &Config) {
+    crate::room::warn_unfenced(cfg);
     for m in cfg.modules.values() {
         if m.targets.is_none() && m.has_credentials() {
             tracing::warn!(
@@ -222,8 +223,16 @@ async fn ipmi_handler(
     metrics_response(set, &headers)
 }
 
+/// Reloads on a blocking thread: reading the files and deriving SNMPv3 keys (a megabyte of
+/// hashing per passphrase) must not hold an async worker.
+async fn reload_blocking(config: Arc<ConfigHolder>) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || config.reload())
+        .await
+        .map_err(|e| anyhow::anyhow!("reload task failed: {e}"))?
+}
+
 async fn reload_handler(State(st): State<Arc<RemoteState>>) -> Response {
-    match st.config.reload() {
+    match reload_blocking(st.config.clone()).await {
         Ok(()) => (StatusCode::OK, "configuration reloaded\n").into_response(),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "configuration reload failed; keeping the old one");
@@ -253,7 +262,7 @@ pub fn spawn_sighup_reloader(config: Arc<ConfigHolder>) {
             return;
         };
         while hup.recv().await.is_some() {
-            if let Err(e) = config.reload() {
+            if let Err(e) = reload_blocking(config.clone()).await {
                 tracing::error!(error = %format!("{e:#}"), "configuration reload failed; keeping the old one");
             }
         }

@@ -12,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod room;
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -139,6 +141,16 @@ pub struct Exporter {
 impl Exporter {
     pub fn start(config_yaml: &str, extra: &[&str]) -> Exporter {
         require(&["ipmi-sensors"]);
+        Exporter::start_plain(config_yaml, extra)
+    }
+
+    /// Starts the exporter without checking for the FreeIPMI tools (SNMP/Modbus tests).
+    pub fn start_plain(config_yaml: &str, extra: &[&str]) -> Exporter {
+        Exporter::start_env(config_yaml, extra, &[])
+    }
+
+    /// Like `start_plain`, with extra environment variables for the exporter.
+    pub fn start_env(config_yaml: &str, extra: &[&str], env: &[(&str, &str)]) -> Exporter {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("ipmi.yml");
         std::fs::write(&cfg, config_yaml).unwrap();
@@ -154,6 +166,7 @@ impl Exporter {
                 dir.path().join("sdr").display()
             ));
         }
+        cmd.envs(env.iter().copied());
         let child = cmd
             .arg("--log.level=debug")
             .args(extra)
