@@ -5,6 +5,8 @@ backend can be made to answer (and fail) the way a real GPU does. Never changes 
 
     nvml_probe.py > probe.json             every field, as NVML answers it
     nvml_probe.py --timing > timing.json   how long each NVML call takes (median of 20, in us)
+    nvml_probe.py --rss > rss.json         this process's RSS after each NVML step, and whether
+                                           libcuda got mapped (which call loads it)
 """
 import json
 import sys
@@ -167,6 +169,10 @@ def timing():
         "device_count": (N.nvmlDeviceGetCount,),
         "driver_version": (N.nvmlSystemGetDriverVersion,),
         "gpm_support": (N.nvmlGpmQueryDeviceSupport, h),
+        "memory_temp_field": (N.nvmlDeviceGetFieldValues, h, [getattr(N, "NVML_FI_DEV_MEMORY_TEMP", 82)]),
+        "cuda_driver_version": (N.nvmlSystemGetCudaDriverVersion,),
+        "max_mig_devices": (N.nvmlDeviceGetMaxMigDeviceCount, h),
+        "power_state": (N.nvmlDeviceGetPowerState, h),
     }
     out = {}
     for name, (fn, *args) in calls.items():
@@ -191,6 +197,26 @@ def timing():
         out["gpm_sample_get"] = {"median_us": round(ts[10], 1), "max_us": round(ts[-1], 1)}
     except Exception as e:  # noqa: BLE001
         out["gpm_sample_get"] = str(e)
+    try:
+        s1, s2 = N.nvmlGpmSampleAlloc(), N.nvmlGpmSampleAlloc()
+        N.nvmlGpmSampleGet(h, s1)
+        time.sleep(0.1)
+        N.nvmlGpmSampleGet(h, s2)
+        g = N.c_nvmlGpmMetricsGet_t()
+        g.version = N.NVML_GPM_METRICS_GET_VERSION
+        g.numMetrics = 8
+        g.sample1, g.sample2 = s1, s2
+        for i, mid in enumerate([1, 2, 3, 5, 10, 11, 12, 13]):
+            g.metrics[i].metricId = mid
+        ts = []
+        for _ in range(20):
+            t = time.perf_counter()
+            N.nvmlGpmMetricsGet(g)
+            ts.append((time.perf_counter() - t) * 1e6)
+        ts.sort()
+        out["gpm_metrics_get_8"] = {"median_us": round(ts[10], 1), "max_us": round(ts[-1], 1)}
+    except Exception as e:  # noqa: BLE001
+        out["gpm_metrics_get_8"] = str(e)
     t = time.perf_counter()
     N.nvmlShutdown()
     out["shutdown_us"] = round((time.perf_counter() - t) * 1e6, 1)
@@ -201,9 +227,62 @@ def timing():
     print(json.dumps(out, indent=1))
 
 
+def rss_steps():
+    """RSS (KiB) of this process after each step the exporter takes, and which libraries are
+    mapped: where NVML's memory goes, and which call maps libcuda."""
+    def rss():
+        return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS:"))
+
+    def mapped(name):
+        return any(name in l for l in open("/proc/self/maps"))
+
+    steps = []
+
+    def step(name, fn=None, *args):
+        err = None
+        if fn is not None:
+            try:
+                fn(*args)
+            except Exception as e:  # noqa: BLE001
+                err = f"{type(e).__name__}: {e}"
+        steps.append({"step": name, "rss_kib": rss(), "libnvidia-ml": mapped("libnvidia-ml"),
+                      "libcuda": mapped("libcuda"), **({"error": err} if err else {})})
+
+    step("python with pynvml imported")
+    step("nvmlInit", N.nvmlInit)
+    h = N.nvmlDeviceGetHandleByIndex(0)
+    step("device handle")
+    step("driver and NVML version", lambda: (N.nvmlSystemGetDriverVersion(), N.nvmlSystemGetNVMLVersion()))
+    step("identity (uuid, name, pci, serial, vbios, minor)", lambda: [
+        f(h) for f in (N.nvmlDeviceGetUUID, N.nvmlDeviceGetName, N.nvmlDeviceGetPciInfo,
+                       N.nvmlDeviceGetSerial, N.nvmlDeviceGetVbiosVersion, N.nvmlDeviceGetMinorNumber)])
+    step("nvmlSystemGetCudaDriverVersion", N.nvmlSystemGetCudaDriverVersion)
+    step("per-scrape reads", lambda: [
+        N.nvmlDeviceGetUtilizationRates(h), N.nvmlDeviceGetMemoryInfo(h), N.nvmlDeviceGetPowerUsage(h),
+        N.nvmlDeviceGetTemperature(h, N.NVML_TEMPERATURE_GPU), N.nvmlDeviceGetComputeRunningProcesses(h)])
+    step("energy, BAR1, ECC and MIG mode", lambda: [
+        N.nvmlDeviceGetTotalEnergyConsumption(h), N.nvmlDeviceGetBAR1MemoryInfo(h),
+        N.nvmlDeviceGetEccMode(h), N.nvmlDeviceGetMigMode(h)])
+    es = None
+
+    def register():
+        nonlocal es
+        es = N.nvmlEventSetCreate()
+        N.nvmlDeviceRegisterEvents(h, N.nvmlEventTypeXidCriticalError, es)
+    step("XID event set registered", register)
+    step("GPM sample", lambda: N.nvmlGpmSampleGet(h, N.nvmlGpmSampleAlloc()))
+    if es is not None:
+        N.nvmlEventSetFree(es)
+    N.nvmlShutdown()
+    print(json.dumps(steps, indent=1))
+
+
 def main():
     if "--timing" in sys.argv:
         timing()
+        return
+    if "--rss" in sys.argv:
+        rss_steps()
         return
     out = {"argv": sys.argv}
     try:

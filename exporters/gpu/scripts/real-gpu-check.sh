@@ -15,10 +15,13 @@
 #  2. puts load on the GPU: a PyTorch bf16 matrix-product loop holding ~8 GiB, started inside
 #     a cgroup named like a Slurm step (`.../slurmstepd.scope/job_4242/step_0/...`), plus a
 #     job-map file for job 4243 (the prolog's way);
-#  3. starts the exporter as root and as user nobody; compares every family of the root one
-#     with `nvidia-smi --query-gpu` / `--query-compute-apps` at the same moment within the
-#     tolerances printed (real_gpu_check.py), checks both jobs are attributed, keeps both
-#     scrapes (real-<gpu>.prom, real-<gpu>-nonroot.prom) and the families only root sees;
+#  3. starts the exporter (with --collector.gpm and --gpu.pcie-throughput) as root and as
+#     user nobody; compares every family of the root one with `nvidia-smi --query-gpu` /
+#     `--query-compute-apps` at the same moment within the tolerances printed
+#     (real_gpu_check.py: per-process and per-job memory, GPM SM activity under load, no field
+#     refused as root, XIDs watched), checks both jobs are attributed, keeps both scrapes
+#     (real-<gpu>.prom, real-<gpu>-nonroot.prom), the families only root sees and what NVML
+#     refused the unprivileged one (gpu_field_unavailable, gpu_xid_event_watched_reason);
 #  4. times scrapes against one `nvidia-smi --query-gpu` call on the same fields, and RSS
 #     (bench/gpu.sh with the prebuilt binary).
 # Results go to $OUT (default exporters/gpu/testdata): real-<gpu>.prom, real-<gpu>-nonroot.prom,
@@ -64,7 +67,9 @@ cleanup() {
 }
 trap cleanup EXIT
 EXTRA=()
-[ -n "$DRY" ] && EXTRA=(--gpu.fake-devices=2)
+# Dry run: the scripted fakes, answering as slowly per call as a real H200 did.
+[ -n "$DRY" ] && EXTRA=(--gpu.fake-devices=2 --gpu.fake-latency)
+FLAGS=(--collector.gpm --gpu.pcie-throughput --gpu.job-map-dir="$WORK/jobmap")
 
 step "1. what the driver says"
 timeout 60 nvidia-smi -q >"$WORK/nvidia-smi-q.txt" 2>&1
@@ -110,17 +115,19 @@ if [ -z "$DRY" ]; then
 fi
 
 step "3. exporter as root and as nobody"
-"$WORK/bin/hpcmon-gpu-exporter" --web.listen-address="127.0.0.1:$PORT" --gpu.pcie-throughput \
-    --gpu.job-map-dir="$WORK/jobmap" "${EXTRA[@]}" >"$WORK/exporter-root.log" 2>&1 &
+"$WORK/bin/hpcmon-gpu-exporter" --web.listen-address="127.0.0.1:$PORT" "${FLAGS[@]}" \
+    "${EXTRA[@]}" >"$WORK/exporter-root.log" 2>&1 &
 ROOT_PID=$!; PIDS+=("$ROOT_PID")
 "${NOBODY[@]}" "$WORK/bin/hpcmon-gpu-exporter" --web.listen-address="127.0.0.1:$((PORT + 1))" \
-    --gpu.job-map-dir="$WORK/jobmap" "${EXTRA[@]}" >"$WORK/exporter-nonroot.log" 2>&1 &
+    "${FLAGS[@]}" "${EXTRA[@]}" >"$WORK/exporter-nonroot.log" 2>&1 &
 PIDS+=("$!")
-JOBS="4243"; [ -n "$CG" ] && [ -z "$DRY" ] && JOBS="4242,4243"
+JOBS="4243"; LOAD_JOB=""
+[ -n "$CG" ] && [ -z "$DRY" ] && { JOBS="4242,4243"; LOAD_JOB=4242; }
 [ -n "$DRY" ] && JOBS=""
 rc=0
 timeout 120 python3 "$WORK/bin/real_gpu_check.py" "$PORT" "$ROOT_PID" "$OUT/real-$TAG.prom" \
-    --expect-jobs "$JOBS" ${LOAD_PID:+--load-pid "$LOAD_PID"} | tee "$OUT/real-$TAG.check.txt" || rc=1
+    --expect-jobs "$JOBS" ${LOAD_PID:+--load-pid "$LOAD_PID"} ${LOAD_JOB:+--load-job "$LOAD_JOB"} \
+    | tee "$OUT/real-$TAG.check.txt" || rc=1
 sleep 1
 timeout 30 python3 - "$((PORT + 1))" "$OUT/real-$TAG-nonroot.prom" "$OUT/real-$TAG.prom" <<'PY' | tee -a "$OUT/real-$TAG.check.txt"
 import re, sys, urllib.request
@@ -130,6 +137,8 @@ fam = lambda t: {re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", l).group(0) for l in t.sp
 root, nonroot = fam(open(sys.argv[3]).read()), fam(body)
 print("INFO  as nobody, missing families:", " ".join(sorted(root - nonroot)) or "none")
 print("INFO  as nobody, collector success:", " ".join(l for l in body.splitlines() if l.startswith("gpu_scrape_collector_success") and not l.endswith(" 1")) or "all 1")
+for fam in ("gpu_field_unavailable", "gpu_xid_event_watched_reason"):
+    print(f"INFO  as nobody, {fam}:", " ".join(l.split("{", 1)[1].rsplit("}", 1)[0] for l in body.splitlines() if l.startswith(fam + "{")) or "none")
 PY
 for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null; done
 

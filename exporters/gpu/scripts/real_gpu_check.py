@@ -3,6 +3,12 @@
 family, and times it. Called by real-gpu-check.sh; prints PASS/FAIL/SKIP lines.
 
     real_gpu_check.py PORT EXPORTER_PID PROM_OUT [--expect-jobs 4242,4243] [--load-pid PID]
+                      [--load-job 4242]
+
+The exporter is expected to run as root with --collector.gpm: as root NVML refuses nothing
+(no gpu_field_unavailable), every GPU's XIDs are watched, each process's memory matches
+nvidia-smi --query-compute-apps, the load job's memory is its process's, and under load GPM
+sees SM activity where nvidia-smi sees utilisation.
 
 Exit status 1 if any check failed.
 """
@@ -20,6 +26,7 @@ ap.add_argument("pid", type=int)
 ap.add_argument("prom_out")
 ap.add_argument("--expect-jobs", default="")
 ap.add_argument("--load-pid", type=int, default=0)
+ap.add_argument("--load-job", default="", help="the Slurm job id of the load's cgroup")
 ap.add_argument("--scrapes", type=int, default=20)
 a = ap.parse_args()
 url = f"http://127.0.0.1:{a.port}/metrics"
@@ -142,11 +149,33 @@ for row in csv.strip().splitlines():
     for r in rows:
         pid = r[1].strip()
         pb = val("gpu_process_memory_bytes", u, pid=pid)
-        if "gpu_process_memory_bytes" in samples:
-            near(f"process {pid} memory (MiB)", pb / mib if pb is not None else None, num(r[2].strip()), 64, 0.05)
+        near(f"process {pid} memory (MiB)", pb / mib if pb is not None else None, num(r[2].strip()), 64, 0.05)
     if a.load_pid:
-        check(any(r[1].strip() == str(a.load_pid) for r in rows),
-              f"{u}: nvidia-smi lists the load process {a.load_pid}")
+        load = [r for r in rows if r[1].strip() == str(a.load_pid)]
+        check(bool(load), f"{u}: nvidia-smi lists the load process {a.load_pid}")
+        if load and a.load_job:
+            jm = val("gpu_slurm_job_memory_used_bytes", u, jobid=a.load_job)
+            near(f"job {a.load_job} memory (MiB)", jm / mib if jm is not None else None,
+                 num(load[0][2].strip()), 64, 0.05)
+    # GPM (--collector.gpm): SM activity under load where nvidia-smi sees utilisation
+    sm = val("gpu_gpm_sm_activity_ratio", u)
+    busy = num(g["utilization.gpu"])
+    if sm is None:
+        hopper = re.search(r"\b(G?H\d{3}|G?B\d{3})\b", g["name"]) is not None
+        (check(False, f"{u}: no gpu_gpm_sm_activity_ratio on a GPU with GPM ({g['name']})") if hopper
+         else results.append(f"SKIP  {u}: no GPM values ({g['name']} may have no GPM)"))
+    elif a.load_pid and busy:
+        check(sm > 0, f"{u}: GPM SM activity {sm:.3f} > 0 under load (nvidia-smi utilisation {busy:g}%)")
+        results.append(f"INFO  {u}: GPM tensor {val('gpu_gpm_tensor_activity_ratio', u)}, "
+                       f"DRAM {val('gpu_gpm_dram_activity_ratio', u)}, occupancy {val('gpu_gpm_sm_occupancy_ratio', u)}")
+    else:
+        results.append(f"INFO  {u}: GPM SM activity {sm} (no load)")
+    check(val("gpu_xid_event_watched", u) == 1, f"{u}: XID events watched")
+    age = val("gpu_cached_values_age_seconds", u)
+    check(age is not None and age < 15, f"{u}: background values {age} s old (< 3 x 5 s)")
+refused = [l for l, _ in samples.get("gpu_field_unavailable", [])]
+check(not refused, "NVML refused no field as root: " + (", ".join(
+    f"{l.get('collector')}/{l.get('field')}={l.get('reason')}" for l in refused) or "none"))
 jobs = {l.get("jobid") for l, _ in samples.get("gpu_slurm_job_info", [])}
 for j in filter(None, a.expect_jobs.split(",")):
     check(j in jobs, f"gpu_slurm_job_info has job {j} (have {sorted(jobs)})")

@@ -7,9 +7,10 @@
 //! [`GpuError::NotSupported`] (skipped), a GPU that fell off the bus is
 //! [`GpuError::GpuLost`] (reported as `gpu_up 0`), and so on.
 
+use std::any::Any;
 use std::fmt;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why an NVML call failed, reduced to what the exporter acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +107,8 @@ pub struct MemoryInfo {
     pub free: u64,
     /// Used.
     pub used: u64,
+    /// Set aside by the driver (frame buffer only: `used + free + reserved = total`).
+    pub reserved: u64,
 }
 
 /// A clock domain.
@@ -185,17 +188,13 @@ pub struct RemappedRows {
     pub failure: bool,
 }
 
-/// PCIe link state.
+/// A PCIe link's generation and width (current, or the maximum the GPU and slot allow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PcieLink {
-    /// Current generation.
+    /// Generation.
     pub generation: u32,
-    /// Current width (lanes).
+    /// Width (lanes).
     pub width: u32,
-    /// Maximum generation.
-    pub max_generation: u32,
-    /// Maximum width.
-    pub max_width: u32,
 }
 
 /// PCIe traffic direction.
@@ -282,7 +281,8 @@ pub const THROTTLE_REASONS: &[(u64, &str)] = &[
     (0x100, "display_clock_setting"),
 ];
 
-/// An XID error reported through NVML's event set.
+/// An XID error as recorded: the GPU's UUID (as known when its events were registered, so
+/// a GPU that fell off the bus keeps it) and the XID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XidEvent {
     /// The GPU's UUID.
@@ -290,6 +290,119 @@ pub struct XidEvent {
     /// The XID, or `None` when NVML could not tell.
     pub xid: Option<u64>,
 }
+
+/// An XID error as an [`EventSet`] delivers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawXid {
+    /// NVML index of the GPU it came from (`None` if the set cannot tell).
+    pub index: Option<u32>,
+    /// The XID, or `None` when NVML could not tell.
+    pub xid: Option<u64>,
+}
+
+/// An NVML event set watching XID errors. A GPU whose registration fails is left out; the
+/// set stays usable for the others (except after [`GpuError::Other`], NVML's `Unknown`,
+/// after which NVML leaves the set undefined: build a new one).
+pub trait EventSet: Send {
+    /// Registers GPU `index` for XID events (`NotSupported` if it cannot report them).
+    fn register(&mut self, index: u32) -> R<()>;
+    /// Waits up to `timeout` for the next XID; `Ok(None)` if none arrived.
+    fn wait(&mut self, timeout: Duration) -> R<Option<RawXid>>;
+}
+
+/// A GPU performance monitoring (GPM) metric: activity ratios of Hopper and newer GPUs, for
+/// a whole GPU or one MIG GPU instance (where NVML's plain utilisation is `NotSupported`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GpmMetric {
+    /// Graphics engine activity (`DCGM_FI_PROF_GR_ENGINE_ACTIVE`).
+    Graphics,
+    /// SM activity (`DCGM_FI_PROF_SM_ACTIVE`).
+    Sm,
+    /// SM occupancy (`DCGM_FI_PROF_SM_OCCUPANCY`).
+    SmOccupancy,
+    /// Any tensor pipe activity (`DCGM_FI_PROF_PIPE_TENSOR_ACTIVE`).
+    Tensor,
+    /// DRAM bandwidth use (`DCGM_FI_PROF_DRAM_ACTIVE`).
+    Dram,
+    /// FP64 pipe activity (`DCGM_FI_PROF_PIPE_FP64_ACTIVE`).
+    Fp64,
+    /// FP32 pipe activity (`DCGM_FI_PROF_PIPE_FP32_ACTIVE`).
+    Fp32,
+    /// FP16 pipe activity (`DCGM_FI_PROF_PIPE_FP16_ACTIVE`).
+    Fp16,
+}
+
+impl GpmMetric {
+    /// Every metric the exporter reads.
+    pub const ALL: [GpmMetric; 8] = [
+        GpmMetric::Graphics,
+        GpmMetric::Sm,
+        GpmMetric::SmOccupancy,
+        GpmMetric::Tensor,
+        GpmMetric::Dram,
+        GpmMetric::Fp64,
+        GpmMetric::Fp32,
+        GpmMetric::Fp16,
+    ];
+
+    /// NVML's `nvmlGpmMetricId_t`.
+    pub fn nvml_id(self) -> u32 {
+        match self {
+            GpmMetric::Graphics => 1,
+            GpmMetric::Sm => 2,
+            GpmMetric::SmOccupancy => 3,
+            GpmMetric::Tensor => 5,
+            GpmMetric::Dram => 10,
+            GpmMetric::Fp64 => 11,
+            GpmMetric::Fp32 => 12,
+            GpmMetric::Fp16 => 13,
+        }
+    }
+
+    /// The part of the family name, `gpu_gpm_<this>_ratio`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GpmMetric::Graphics => "graphics_activity",
+            GpmMetric::Sm => "sm_activity",
+            GpmMetric::SmOccupancy => "sm_occupancy",
+            GpmMetric::Tensor => "tensor_activity",
+            GpmMetric::Dram => "dram_activity",
+            GpmMetric::Fp64 => "fp64_activity",
+            GpmMetric::Fp32 => "fp32_activity",
+            GpmMetric::Fp16 => "fp16_activity",
+        }
+    }
+
+    /// What it measures, for the family's help.
+    pub fn help(self) -> &'static str {
+        match self {
+            GpmMetric::Graphics => "Fraction of time the graphics/compute engine was active",
+            GpmMetric::Sm => {
+                "Fraction of time at least one warp was active on an SM, averaged over SMs"
+            }
+            GpmMetric::SmOccupancy => {
+                "Resident warps as a fraction of the SMs' maximum, averaged over SMs"
+            }
+            GpmMetric::Tensor => "Fraction of cycles a tensor core pipe was active",
+            GpmMetric::Dram => "Fraction of cycles device memory was sending or receiving data",
+            GpmMetric::Fp64 => "Fraction of cycles the FP64 pipe was active",
+            GpmMetric::Fp32 => "Fraction of cycles the FP32 pipe was active",
+            GpmMetric::Fp16 => "Fraction of cycles the FP16 pipe was active",
+        }
+    }
+}
+
+/// An opaque GPM sample (NVML allocates it; dropping it frees it).
+pub struct GpmSample(pub Box<dyn Any + Send + Sync>);
+
+impl fmt::Debug for GpmSample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GpmSample")
+    }
+}
+
+/// GPM metrics between two samples, in percent as NVML gives them.
+pub type GpmValues = Vec<(GpmMetric, R<f64>)>;
 
 /// One GPU (or MIG device). Methods block in the driver; callers run them on per-device
 /// threads so that a hung GPU blocks only its own reads.
@@ -354,8 +467,10 @@ pub trait Device: Send + Sync {
     fn pcie_replay_counter(&self) -> R<u32>;
     /// PCIe throughput in KB/s over a 20 ms sample (this call sleeps that long).
     fn pcie_throughput(&self, d: PcieDirection) -> R<u32>;
-    /// PCIe link generation and width.
+    /// Current PCIe link generation and width.
     fn pcie_link(&self) -> R<PcieLink>;
+    /// Maximum PCIe link generation and width.
+    fn pcie_link_max(&self) -> R<PcieLink>;
     /// Whether NVLink `link` is active ([`GpuError::NotFound`] / `NotSupported` when absent).
     fn nvlink_active(&self, link: u32) -> R<bool>;
     /// An NVLink error counter.
@@ -366,6 +481,12 @@ pub trait Device: Send + Sync {
     fn mig_enabled(&self) -> R<bool>;
     /// The MIG devices of this GPU (empty when MIG is off).
     fn mig_devices(&self) -> R<Vec<MigDevice>>;
+    /// Whether the GPU supports GPM (Hopper and newer).
+    fn gpm_supported(&self) -> R<bool>;
+    /// A GPM sample of the whole GPU, or of MIG GPU instance `gpu_instance`.
+    fn gpm_sample(&self, gpu_instance: Option<u32>) -> R<GpmSample>;
+    /// The GPM metrics between two samples of the same GPU or instance, `earlier` first.
+    fn gpm_metrics(&self, earlier: &GpmSample, later: &GpmSample) -> R<GpmValues>;
 }
 
 /// An initialised NVML.
@@ -380,9 +501,8 @@ pub trait Nvml: Send + Sync {
     fn device_count(&self) -> R<u32>;
     /// The GPU at `index`.
     fn device(&self, index: u32) -> R<Arc<dyn Device>>;
-    /// Registers for XID events on every GPU and calls `on_event` for each until `stop` is
-    /// set (checked at least once a second). Returns `Err` if events cannot be watched.
-    fn watch_events(&self, stop: &AtomicBool, on_event: &mut dyn FnMut(XidEvent)) -> R<()>;
+    /// A new, empty XID event set (register GPUs into it).
+    fn event_set(&self) -> R<Box<dyn EventSet>>;
 }
 
 /// Something that can initialise NVML (again).

@@ -3,27 +3,35 @@
 //! [`GpuSet`] owns the NVML handle. A background thread initialises NVML, retrying with
 //! exponential backoff while the library or driver is missing (so the exporter starts on a
 //! node whose driver is not loaded yet, and on nodes without a GPU serves `gpu_nvml_up 0`),
-//! checks NVML's health every few seconds, and initialises it again after a driver reload
-//! or when the GPU count changes. Each successful initialisation starts an XID event thread
-//! that records into [`XidStore`], which lives outside the scrape path.
+//! checks NVML's health every few seconds, and initialises it again after a driver reload.
+//! A changed GPU count, or a GPU that can be opened again after a reset, is enumerated again
+//! through the NVML handle it has (no new `nvmlInit`). Only when every GPU fails its probe
+//! (what a driver reload looks like through old handles) is a fresh NVML tried, with a
+//! backoff from the health interval up to `reinit_max`, and adopted only if a GPU answers
+//! through it; so a single lost GPU does not re-initialise NVML (and restart the XID watch)
+//! every few seconds. Each enumeration starts an XID event thread ([`crate::events`]).
 //!
-//! Collectors read devices through [`GpuSet::read_each`]: every device has its own worker
-//! thread that runs its reads in turn, and each (device, collector) pair has at most one
-//! read outstanding, like the kit's scraper does per collector. A GPU that hangs in the driver delays nothing but its
-//! own samples, and is reported as `gpu_up{reason="timeout"} 0`.
+//! Every GPU's device is wrapped in a [`CachedDevice`] (static values, remembered
+//! `NotSupported`, slow values refreshed in the background). Collectors read devices through
+//! [`GpuSet::read_each`]: every device has its own worker thread that runs its reads in turn,
+//! and each (device, collector) pair has at most one read outstanding, like the kit's scraper
+//! does per collector. A GPU that hangs in the driver delays nothing but its own samples, and
+//! is reported as `gpu_up{reason="timeout"} 0`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use hpcmon_kit::{Context, MetricSet};
 
-use crate::backend::{Backend, Device, GpuError, Nvml, XidEvent};
+use crate::backend::{Backend, Device, GpuError, Nvml};
+use crate::cache::{logged, CacheOptions, CachedDevice, ReadLog};
+use crate::events::{self, XidStore};
 
-/// Timing of the background NVML thread.
+/// Timing of the background NVML thread, and what the devices read in the background.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// First retry delay after a failed initialisation.
@@ -34,6 +42,10 @@ pub struct Options {
     pub health_interval: Duration,
     /// Delay before the event thread tries again after an error.
     pub event_retry: Duration,
+    /// Longest wait between tries of a fresh NVML while every GPU fails its probe.
+    pub reinit_max: Duration,
+    /// What each GPU reads in the background, and how often.
+    pub cache: CacheOptions,
 }
 
 impl Default for Options {
@@ -43,18 +55,20 @@ impl Default for Options {
             retry_max: Duration::from_secs(60),
             health_interval: Duration::from_secs(10),
             event_retry: Duration::from_secs(10),
+            reinit_max: Duration::from_secs(600),
+            cache: CacheOptions::default(),
         }
     }
 }
 
-/// One GPU as enumerated at initialisation, with its static identity.
+/// One GPU as enumerated, with its static identity.
 pub struct Gpu {
     /// NVML index.
     pub index: u32,
     /// `GPU-...` UUID (remembered across re-initialisations; `index-N` if never known).
     pub uuid: String,
-    /// The handle, or `None` if the GPU failed at enumeration (see `enum_error`).
-    pub dev: Option<Arc<dyn Device>>,
+    /// The device, or `None` if the GPU failed at enumeration (see `enum_error`).
+    pub dev: Option<Arc<CachedDevice>>,
     /// Why the handle could not be had.
     pub enum_error: Option<GpuError>,
     /// Product name.
@@ -93,6 +107,24 @@ fn spawn_worker(index: u32) -> Option<mpsc::Sender<Job>> {
 }
 
 impl Gpu {
+    fn new(index: u32, uuid: String, kick: Arc<Kick>) -> Self {
+        Gpu {
+            index,
+            uuid,
+            dev: None,
+            enum_error: None,
+            name: String::new(),
+            pci_bus_id: String::new(),
+            serial: String::new(),
+            vbios_version: String::new(),
+            minor_number: None,
+            last_probe: Mutex::new(None),
+            busy: Mutex::new(HashSet::new()),
+            kick,
+            worker: Mutex::new(None),
+        }
+    }
+
     /// `[("uuid", uuid)]`, the label every per-GPU family carries.
     pub fn labels(&self) -> [(&str, &str); 1] {
         [("uuid", self.uuid.as_str())]
@@ -159,12 +191,26 @@ pub type ReadFn = Arc<dyn Fn(&Gpu, &mut MetricSet) + Send + Sync>;
 /// How one device's read ended in one scrape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadOutcome {
-    /// Returned in time.
+    /// Returned in time with at least one field (or nothing to read).
     Done,
+    /// Returned in time, but every field it read failed (the reason of the first).
+    Failed(&'static str),
     /// Still running at the deadline.
     TimedOut,
     /// The previous read of this collector on this device has not returned yet.
     Busy,
+}
+
+/// One device's read in one scrape.
+pub struct GpuRead<T> {
+    /// The GPU.
+    pub gpu: Arc<Gpu>,
+    /// How the read ended.
+    pub outcome: ReadOutcome,
+    /// What it returned (when it returned in time).
+    pub value: Option<T>,
+    /// How its fields ended (empty unless it returned in time).
+    pub log: ReadLog,
 }
 
 /// What NVML looks like right now.
@@ -181,8 +227,25 @@ pub struct Snapshot {
     pub nvml_version: String,
     /// The GPUs.
     pub gpus: Vec<Arc<Gpu>>,
-    /// Number of successful initialisations so far.
+    /// NVML initialisations adopted so far.
     pub inits: u64,
+    /// Enumerations so far (each initialisation enumerates; so can a health check).
+    pub enumerations: u64,
+}
+
+impl Snapshot {
+    fn down(e: GpuError, prev: &Snapshot) -> Self {
+        Snapshot {
+            up: false,
+            error: Some(e),
+            driver_version: String::new(),
+            cuda_version: String::new(),
+            nvml_version: String::new(),
+            gpus: Vec::new(),
+            inits: prev.inits,
+            enumerations: prev.enumerations,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -233,60 +296,12 @@ impl Kick {
 /// What the health check found.
 enum Health {
     Ok,
-    /// NVML works, but the GPUs should be enumerated again.
+    /// NVML works, but the GPUs should be enumerated again (through the same handle).
     Reenumerate(String),
+    /// Every GPU fails its probe: maybe the driver was reloaded underneath.
+    AllFailed,
     /// NVML must be initialised again.
     Down(GpuError),
-}
-
-/// XID counts and the last XID per GPU, fed by the event thread.
-#[derive(Default)]
-pub struct XidStore {
-    data: Mutex<XidData>,
-    watchers: AtomicI64,
-}
-
-/// The recorded XIDs.
-#[derive(Default, Clone)]
-pub struct XidData {
-    /// `(uuid, xid label)` → count.
-    pub counts: BTreeMap<(String, String), u64>,
-    /// uuid → (last xid, or NaN if unknown; unix time seconds).
-    pub last: BTreeMap<String, (f64, f64)>,
-}
-
-impl XidStore {
-    /// Records one event, stamped now.
-    pub fn record(&self, ev: XidEvent) {
-        let ts = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        self.record_at(ev, ts);
-    }
-
-    /// Records one event received at `ts` (unix seconds).
-    pub fn record_at(&self, ev: XidEvent, ts: f64) {
-        let xid = ev
-            .xid
-            .map(|x| x.to_string())
-            .unwrap_or_else(|| "unknown".into());
-        tracing::warn!(uuid = %ev.uuid, xid = %xid, "XID error");
-        let mut d = self.data.lock().unwrap_or_else(|e| e.into_inner());
-        *d.counts.entry((ev.uuid.clone(), xid)).or_insert(0) += 1;
-        d.last
-            .insert(ev.uuid, (ev.xid.map(|x| x as f64).unwrap_or(f64::NAN), ts));
-    }
-
-    /// A copy of what was recorded.
-    pub fn data(&self) -> XidData {
-        self.data.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Whether an event thread is currently watching.
-    pub fn watching(&self) -> bool {
-        self.watchers.load(Ordering::Acquire) > 0
-    }
 }
 
 /// The GPUs and NVML's state, shared by every collector.
@@ -296,9 +311,13 @@ pub struct GpuSet {
     nvml: Mutex<Option<Arc<dyn Nvml>>>,
     snapshot: RwLock<Arc<Snapshot>>,
     events_stop: Mutex<Option<Arc<AtomicBool>>>,
-    known_uuids: Mutex<HashMap<u32, String>>,
+    known_uuids: Mutex<std::collections::HashMap<u32, String>>,
+    /// GPUs enumerated again because they answered after falling off the bus (once each
+    /// per NVML initialisation, so one that answers but cannot be registered for events
+    /// does not cause an enumeration every health check).
+    lost_retried: Mutex<HashSet<String>>,
     kick: Arc<Kick>,
-    /// XIDs seen by the event thread.
+    /// XIDs seen by the event thread, and which GPUs it watches.
     pub xids: Arc<XidStore>,
 }
 
@@ -318,9 +337,11 @@ impl GpuSet {
                 nvml_version: String::new(),
                 gpus: Vec::new(),
                 inits: 0,
+                enumerations: 0,
             })),
             events_stop: Mutex::new(None),
-            known_uuids: Mutex::new(HashMap::new()),
+            known_uuids: Mutex::new(std::collections::HashMap::new()),
+            lost_retried: Mutex::new(HashSet::new()),
             kick: Arc::new(Kick::default()),
             xids: Arc::new(XidStore::default()),
         })
@@ -349,6 +370,8 @@ impl GpuSet {
             .name("nvml-init".into())
             .spawn(move || {
                 let mut backoff = opts.retry_min;
+                let mut reinit_delay = opts.health_interval;
+                let mut next_reinit: Option<Instant> = None;
                 loop {
                     let Some(set) = weak.upgrade() else { return };
                     let wait = if !set.snapshot().up {
@@ -365,12 +388,32 @@ impl GpuSet {
                         }
                     } else {
                         match set.check_health() {
-                            Health::Ok => opts.health_interval,
+                            Health::Ok => {
+                                reinit_delay = opts.health_interval;
+                                next_reinit = None;
+                                opts.health_interval
+                            }
                             Health::Reenumerate(why) => {
-                                // Swap in a fresh enumeration; keep serving the old one
-                                // meanwhile (no gpu_nvml_up flap).
                                 tracing::info!(%why, "enumerating GPUs again");
-                                let _ = set.init_now();
+                                set.reenumerate();
+                                opts.health_interval
+                            }
+                            Health::AllFailed => {
+                                let now = Instant::now();
+                                let due = match next_reinit {
+                                    None => true,
+                                    Some(t) => now >= t,
+                                };
+                                if due {
+                                    let first = next_reinit.is_none();
+                                    if set.try_fresh_nvml(first) {
+                                        reinit_delay = opts.health_interval;
+                                        next_reinit = None;
+                                    } else {
+                                        next_reinit = Some(now + reinit_delay);
+                                        reinit_delay = (reinit_delay * 2).min(opts.reinit_max);
+                                    }
+                                }
                                 opts.health_interval
                             }
                             Health::Down(e) => {
@@ -416,31 +459,78 @@ impl GpuSet {
 
     /// Initialises NVML and enumerates the GPUs now (the background thread calls this).
     pub fn init_now(&self) -> Result<(), GpuError> {
-        match self.try_init() {
+        match self.backend.init().and_then(|n| self.adopt(n, true)) {
             Ok(()) => Ok(()),
             Err(e) => {
                 tracing::debug!(error = %e, "NVML initialisation failed");
                 let prev = self.snapshot();
-                self.set_snapshot(Snapshot {
-                    up: false,
-                    error: Some(e.clone()),
-                    driver_version: String::new(),
-                    cuda_version: String::new(),
-                    nvml_version: String::new(),
-                    gpus: Vec::new(),
-                    inits: prev.inits,
-                });
+                self.set_snapshot(Snapshot::down(e.clone(), &prev));
                 Err(e)
             }
         }
+    }
+
+    /// Enumerates the GPUs again through the current NVML handle.
+    fn reenumerate(&self) {
+        let nvml = self.nvml.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(nvml) = nvml {
+            if let Err(e) = self.adopt(nvml, false) {
+                tracing::warn!(error = %e, "enumerating the GPUs again failed");
+                self.mark_down(e);
+            }
+        }
+    }
+
+    /// While every GPU fails its probe: initialises a fresh NVML and adopts it only if a GPU
+    /// answers through it (the driver was reloaded underneath); else drops it.
+    fn try_fresh_nvml(&self, first: bool) -> bool {
+        if first {
+            tracing::info!("every GPU fails its probe; trying a fresh NVML (then with backoff)");
+        }
+        let Ok(candidate) = self.backend.init() else {
+            return false;
+        };
+        let answers = (0..candidate.device_count().unwrap_or(0)).any(|i| {
+            candidate
+                .device(i)
+                .is_ok_and(|d| matches!(d.performance_state(), Ok(_) | Err(GpuError::NotSupported)))
+        });
+        if !answers {
+            tracing::debug!("no GPU answers through a fresh NVML either; keeping the current one");
+            return false;
+        }
+        tracing::info!("GPUs answer through a fresh NVML; adopting it");
+        self.adopt(candidate, true).is_ok()
     }
 
     fn set_snapshot(&self, s: Snapshot) {
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
     }
 
-    fn try_init(&self) -> Result<(), GpuError> {
-        let nvml = self.backend.init()?;
+    fn open(&self, nvml: &dyn Nvml, index: u32, fallback: String) -> Gpu {
+        match nvml.device(index) {
+            Ok(dev) => {
+                let uuid = dev.uuid().unwrap_or(fallback);
+                let mut g = Gpu::new(index, uuid, self.kick.clone());
+                g.name = dev.name().unwrap_or_default();
+                g.pci_bus_id = dev.pci_bus_id().unwrap_or_default();
+                g.serial = dev.serial().unwrap_or_default();
+                g.vbios_version = dev.vbios_version().unwrap_or_default();
+                g.minor_number = dev.minor_number().ok();
+                g.dev = Some(Arc::new(CachedDevice::new(dev, index, self.opts.cache)));
+                g
+            }
+            Err(e) => {
+                tracing::warn!(index, error = %e, "GPU cannot be opened");
+                let mut g = Gpu::new(index, fallback, self.kick.clone());
+                g.enum_error = Some(e);
+                g
+            }
+        }
+    }
+
+    /// Enumerates the GPUs through `nvml`, starts their XID watch and publishes them.
+    fn adopt(&self, nvml: Arc<dyn Nvml>, new_init: bool) -> Result<(), GpuError> {
         let count = nvml.device_count()?;
         let driver_version = nvml.driver_version().unwrap_or_default();
         let nvml_version = nvml.nvml_version().unwrap_or_default();
@@ -449,54 +539,23 @@ impl GpuSet {
             .map(|v| format!("{}.{}", v / 1000, (v % 1000) / 10))
             .unwrap_or_default();
         let mut gpus = Vec::with_capacity(count as usize);
-        let mut known = self.known_uuids.lock().unwrap_or_else(|e| e.into_inner());
         for index in 0..count {
-            let fallback = known
+            let fallback = self
+                .known_uuids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
                 .get(&index)
                 .cloned()
                 .unwrap_or_else(|| format!("index-{index}"));
-            let gpu = match nvml.device(index) {
-                Ok(dev) => {
-                    let uuid = dev.uuid().unwrap_or(fallback);
-                    known.insert(index, uuid.clone());
-                    Gpu {
-                        index,
-                        uuid,
-                        name: dev.name().unwrap_or_default(),
-                        pci_bus_id: dev.pci_bus_id().unwrap_or_default(),
-                        serial: dev.serial().unwrap_or_default(),
-                        vbios_version: dev.vbios_version().unwrap_or_default(),
-                        minor_number: dev.minor_number().ok(),
-                        dev: Some(dev),
-                        enum_error: None,
-                        last_probe: Mutex::new(None),
-                        busy: Mutex::new(HashSet::new()),
-                        kick: self.kick.clone(),
-                        worker: Mutex::new(None),
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(index, error = %e, "GPU cannot be opened");
-                    Gpu {
-                        index,
-                        uuid: fallback,
-                        dev: None,
-                        enum_error: Some(e),
-                        name: String::new(),
-                        pci_bus_id: String::new(),
-                        serial: String::new(),
-                        vbios_version: String::new(),
-                        minor_number: None,
-                        last_probe: Mutex::new(None),
-                        busy: Mutex::new(HashSet::new()),
-                        kick: self.kick.clone(),
-                        worker: Mutex::new(None),
-                    }
-                }
-            };
+            let gpu = self.open(&*nvml, index, fallback);
+            if gpu.dev.is_some() {
+                self.known_uuids
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(index, gpu.uuid.clone());
+            }
             gpus.push(Arc::new(gpu));
         }
-        drop(known);
         let stop = Arc::new(AtomicBool::new(false));
         if let Some(old) = self
             .events_stop
@@ -506,10 +565,33 @@ impl GpuSet {
         {
             old.store(true, Ordering::Release);
         }
-        spawn_event_thread(nvml.clone(), stop, self.xids.clone(), self.opts.event_retry);
+        let watch = gpus
+            .iter()
+            .filter(|g| g.dev.is_some())
+            .map(|g| (g.index, g.uuid.clone()))
+            .collect();
+        let down = gpus
+            .iter()
+            .filter_map(|g| g.enum_error.clone().map(|e| (g.uuid.clone(), e)))
+            .collect();
+        events::spawn(
+            nvml.clone(),
+            watch,
+            down,
+            stop,
+            self.xids.clone(),
+            self.opts.event_retry,
+        );
         *self.nvml.lock().unwrap_or_else(|e| e.into_inner()) = Some(nvml);
-        let inits = self.snapshot().inits + 1;
-        tracing::info!(gpus = count, %driver_version, %cuda_version, "NVML initialised");
+        let prev = self.snapshot();
+        let inits = prev.inits + u64::from(new_init);
+        if new_init {
+            self.lost_retried
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            tracing::info!(gpus = count, %driver_version, %cuda_version, "NVML initialised");
+        }
         self.set_snapshot(Snapshot {
             up: true,
             error: None,
@@ -518,6 +600,7 @@ impl GpuSet {
             nvml_version,
             gpus,
             inits,
+            enumerations: prev.enumerations + 1,
         });
         Ok(())
     }
@@ -534,18 +617,10 @@ impl GpuSet {
         }
         *self.nvml.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let prev = self.snapshot();
-        self.set_snapshot(Snapshot {
-            up: false,
-            error: Some(e),
-            driver_version: String::new(),
-            cuda_version: String::new(),
-            nvml_version: String::new(),
-            gpus: Vec::new(),
-            inits: prev.inits,
-        });
+        self.set_snapshot(Snapshot::down(e, &prev));
     }
 
-    /// Whether NVML still answers the way it did at initialisation.
+    /// Whether NVML still answers the way it did at enumeration.
     fn check_health(&self) -> Health {
         let Some(nvml) = self.nvml.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
             return Health::Down(GpuError::Uninitialized);
@@ -561,130 +636,189 @@ impl GpuSet {
                 snap.gpus.len()
             ));
         }
-        // A GPU that could not be opened may be back after a reset.
-        if let Some(g) = snap.gpus.iter().find(|g| g.dev.is_none()) {
-            return Health::Reenumerate(format!("GPU {} could not be opened", g.index));
+        // A GPU that could not be opened may be back after a reset: try to open it through
+        // the current handle (cheap; nothing changes while it still fails).
+        for g in snap.gpus.iter().filter(|g| g.dev.is_none()) {
+            if nvml.device(g.index).is_ok() {
+                return Health::Reenumerate(format!("GPU {} can be opened again", g.index));
+            }
+        }
+        // A GPU left out of the XID watch after falling off the bus answers again.
+        let status = self.xids.status();
+        for g in &snap.gpus {
+            let (Some(dev), Some(Some(GpuError::GpuLost))) = (&g.dev, status.get(&g.uuid)) else {
+                continue;
+            };
+            if matches!(dev.performance_state(), Ok(_) | Err(GpuError::NotSupported))
+                && self
+                    .lost_retried
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(g.uuid.clone())
+            {
+                return Health::Reenumerate(format!(
+                    "GPU {} answers again; watching its XIDs",
+                    g.index
+                ));
+            }
         }
         // Every probe failing is what a driver reload looks like through old handles.
         let all_failed = !snap.gpus.is_empty()
             && snap.gpus.iter().all(|g| {
-                matches!(
-                    *g.last_probe.lock().unwrap_or_else(|e| e.into_inner()),
-                    Some(GpuError::GpuLost | GpuError::Other(_))
-                )
-            });
+                g.dev.is_none()
+                    || matches!(
+                        *g.last_probe.lock().unwrap_or_else(|e| e.into_inner()),
+                        Some(GpuError::GpuLost | GpuError::Other(_))
+                    )
+            })
+            && snap.gpus.iter().any(|g| g.dev.is_some());
         if all_failed {
-            return Health::Reenumerate("every GPU failed its probe".into());
+            return Health::AllFailed;
         }
         Health::Ok
     }
 
-    /// Reads every openable GPU with `f`, each on its own thread, and waits for them until
-    /// shortly before the scrape's deadline. Returns the merged samples and, per GPU,
-    /// how its read ended. A read still running is not started again by later scrapes.
-    pub fn read_each(
+    /// Runs `f` on every openable GPU, each on its own worker thread, and waits for them
+    /// until shortly before the scrape's deadline. A read still running is not started
+    /// again by later scrapes (reported `Busy`). A read whose every field failed is
+    /// `Failed` (see [`ReadLog`]).
+    pub fn read_each_with<T: Send + 'static>(
         &self,
         ctx: &Context,
         collector: &'static str,
-        f: &ReadFn,
-    ) -> (MetricSet, Vec<(Arc<Gpu>, ReadOutcome)>) {
+        f: Arc<dyn Fn(&Gpu) -> T + Send + Sync>,
+    ) -> Vec<GpuRead<T>> {
         let snap = self.snapshot();
-        let (tx, rx) = mpsc::channel::<(usize, MetricSet)>();
-        let mut outcomes: Vec<(Arc<Gpu>, Option<ReadOutcome>)> = Vec::new();
+        let (tx, rx) = mpsc::channel::<(usize, Option<T>, ReadLog)>();
+        let mut reads: Vec<GpuRead<T>> = Vec::new();
+        let mut pending = 0;
         for gpu in snap.gpus.iter().filter(|g| g.dev.is_some()) {
-            let slot = outcomes.len();
+            let slot = reads.len();
             if !gpu.begin(collector) {
-                outcomes.push((gpu.clone(), Some(ReadOutcome::Busy)));
+                reads.push(GpuRead {
+                    gpu: gpu.clone(),
+                    outcome: ReadOutcome::Busy,
+                    value: None,
+                    log: ReadLog::default(),
+                });
                 continue;
             }
-            outcomes.push((gpu.clone(), None));
+            reads.push(GpuRead {
+                gpu: gpu.clone(),
+                outcome: ReadOutcome::TimedOut,
+                value: None,
+                log: ReadLog::default(),
+            });
             let guard = BusyGuard(gpu.clone(), collector);
             let f = f.clone();
             let tx = tx.clone();
             let submitted = gpu.submit(Box::new(move || {
                 let guard = guard;
-                let mut set = MetricSet::new();
-                if let Err(p) =
-                    std::panic::catch_unwind(AssertUnwindSafe(|| f(&guard.0, &mut set)))
-                {
-                    tracing::error!(collector, uuid = %guard.0.uuid, panic = ?p.downcast_ref::<&str>(), "GPU read panicked");
-                    set = MetricSet::new();
-                }
+                let (r, log) =
+                    logged(|| std::panic::catch_unwind(AssertUnwindSafe(|| f(&guard.0))));
+                let value = match r {
+                    Ok(v) => Some(v),
+                    Err(p) => {
+                        tracing::error!(collector, uuid = %guard.0.uuid, panic = ?p.downcast_ref::<&str>(), "GPU read panicked");
+                        None
+                    }
+                };
                 drop(guard);
-                let _ = tx.send((slot, set));
+                let _ = tx.send((slot, value, log));
             }));
-            if !submitted {
+            if submitted {
+                pending += 1;
+            } else {
                 tracing::error!("cannot start a GPU read thread");
-                outcomes[slot].1 = Some(ReadOutcome::Busy);
+                reads[slot].outcome = ReadOutcome::Busy;
             }
         }
         drop(tx);
         // Stop waiting a little before the kit does, so the finished devices are served.
         let margin = (ctx.remaining() / 10).min(Duration::from_millis(250));
         let wait_until = ctx.deadline.checked_sub(margin).unwrap_or(ctx.deadline);
-        let mut out = MetricSet::new();
-        let mut pending = outcomes.iter().filter(|o| o.1.is_none()).count();
         while pending > 0 {
             let left = wait_until.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok((slot, set)) => {
-                    out.extend(set);
-                    outcomes[slot].1 = Some(ReadOutcome::Done);
+                Ok((slot, value, log)) => {
+                    let r = &mut reads[slot];
+                    r.outcome = match (&value, &log.first_error) {
+                        (None, _) => ReadOutcome::Failed("panic"),
+                        (Some(_), Some(e)) if log.all_failed() => ReadOutcome::Failed(e.reason()),
+                        _ => ReadOutcome::Done,
+                    };
+                    r.value = value;
+                    r.log = log;
                     pending -= 1;
                 }
                 Err(_) => break,
             }
         }
-        let outcomes = outcomes
-            .into_iter()
-            .map(|(g, o)| {
-                let o = o.unwrap_or(ReadOutcome::TimedOut);
-                if o != ReadOutcome::Done {
-                    tracing::warn!(collector, uuid = %g.uuid, outcome = ?o, "GPU read did not finish in time");
-                }
-                (g, o)
-            })
-            .collect();
+        for r in &reads {
+            if matches!(r.outcome, ReadOutcome::TimedOut | ReadOutcome::Busy) {
+                tracing::warn!(collector, uuid = %r.gpu.uuid, outcome = ?r.outcome, "GPU read did not finish in time");
+            }
+        }
+        reads
+    }
+
+    /// [`read_each_with`](Self::read_each_with) for reads that produce samples: returns the
+    /// merged samples, plus `gpu_field_unavailable{uuid,collector,field,reason} 1` for every
+    /// field NVML refused (other than `NotSupported`, and other than a GPU that is down,
+    /// which `gpu_up` reports), and per GPU how its read ended.
+    pub fn read_each(
+        &self,
+        ctx: &Context,
+        collector: &'static str,
+        f: &ReadFn,
+    ) -> (MetricSet, Vec<(Arc<Gpu>, ReadOutcome)>) {
+        let f = f.clone();
+        let reads = self.read_each_with(
+            ctx,
+            collector,
+            Arc::new(move |gpu: &Gpu| {
+                let mut set = MetricSet::new();
+                f(gpu, &mut set);
+                set
+            }),
+        );
+        let mut out = MetricSet::new();
+        let mut outcomes = Vec::with_capacity(reads.len());
+        for r in reads {
+            if let Some(set) = r.value {
+                out.extend(set);
+                unavailable(&mut out, &r.gpu, collector, &r.log);
+            }
+            outcomes.push((r.gpu, r.outcome));
+        }
         (out, outcomes)
+    }
+}
+
+/// Adds `gpu_field_unavailable` for the fields `log` saw refused.
+pub fn unavailable(out: &mut MetricSet, gpu: &Gpu, collector: &str, log: &ReadLog) {
+    if log.unavailable.is_empty() {
+        return;
+    }
+    let f = out.gauge(
+        "gpu_field_unavailable",
+        "A field NVML refused in this scrape, with why (e.g. no_permission when not running as root; NotSupported fields are not listed).",
+    );
+    for (field, reason) in &log.unavailable {
+        f.sample(
+            &[
+                ("uuid", &gpu.uuid),
+                ("collector", collector),
+                ("field", field),
+                ("reason", reason),
+            ],
+            1.0,
+        );
     }
 }
 
 impl Drop for GpuSet {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-fn spawn_event_thread(
-    nvml: Arc<dyn Nvml>,
-    stop: Arc<AtomicBool>,
-    xids: Arc<XidStore>,
-    retry: Duration,
-) {
-    let r = std::thread::Builder::new()
-        .name("nvml-events".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Acquire) {
-                xids.watchers.fetch_add(1, Ordering::AcqRel);
-                let r = nvml.watch_events(&stop, &mut |ev| xids.record(ev));
-                xids.watchers.fetch_sub(1, Ordering::AcqRel);
-                match r {
-                    Ok(()) => return,
-                    Err(GpuError::NotSupported) => {
-                        tracing::info!("XID events are not supported on this node");
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "XID event watch failed; retrying");
-                        let until = Instant::now() + retry;
-                        while Instant::now() < until && !stop.load(Ordering::Acquire) {
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                    }
-                }
-            }
-        });
-    if let Err(e) = r {
-        tracing::error!(error = %e, "cannot start the XID event thread");
     }
 }

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use hpcmon_gpu_exporter::{backend, collector, gpus, scraper, META};
+use hpcmon_gpu_exporter::{backend, collector, gpus, options, scraper, META};
 use hpcmon_kit::{App, KitArgs};
 
 /// Command line: the kit's flags plus the collectors' settings.
@@ -13,8 +13,14 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // The exporter's async side only serves HTTP (collectors run on blocking threads and the
+    // GPUs' own workers): two runtime workers instead of one per CPU. Set before any thread
+    // starts; an operator's TOKIO_WORKER_THREADS wins.
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        std::env::set_var("TOKIO_WORKER_THREADS", "2");
+    }
     hpcmon_kit::main::<Cli>(META, collector::SPECS, |cli, enabled| {
-        let set = gpus::GpuSet::new(backend(&cli.config), gpus::Options::default());
+        let set = gpus::GpuSet::new(backend(&cli.config), options(&cli.config, &enabled));
         // Try once before serving so the first scrape already sees the GPUs; the background
         // thread keeps retrying (and re-initialises after driver reloads).
         if let Err(e) = set.init_now() {

@@ -2,21 +2,26 @@
 //! run time (`dlopen`), so the binary builds and runs on machines without the library; there
 //! initialisation fails with `library_not_found` and the exporter serves `gpu_nvml_up 0`.
 //!
-//! A few calls `nvml-wrapper` 0.11 does not wrap (MIG device handles, GPU/compute instance
-//! ids, remapped rows) go through `nvml-wrapper-sys`' raw bindings of the same library. Every
-//! raw symbol is checked before it is called (an older driver may lack it: `NotSupported`).
+//! A few calls `nvml-wrapper` 0.11 does not wrap, or wraps in a way the exporter cannot use,
+//! go through `nvml-wrapper-sys`' raw bindings of the same library: MIG device handles and
+//! GPU/compute instance ids, remapped rows, GPM (`nvmlGpm*`), and the XID event set
+//! (`nvml-wrapper` frees the whole set when one GPU's registration fails; NVML itself leaves
+//! it usable). Every raw symbol is checked before it is called (an older driver may lack it:
+//! `NotSupported`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use nvml_wrapper::bitmasks::event::EventTypes;
 use nvml_wrapper::enum_wrappers::device as nd;
 use nvml_wrapper::enum_wrappers::nv_link::ErrorCounter;
 use nvml_wrapper::enums::device::{SampleValue, UsedGpuMemory};
-use nvml_wrapper::enums::event::XidError;
 use nvml_wrapper::error::{nvml_try, NvmlError};
 use nvml_wrapper::structs::device::FieldId;
-use nvml_wrapper_sys::bindings::{nvmlDevice_t, NvmlLib};
+use nvml_wrapper_sys::bindings::{
+    nvmlDevice_t, nvmlEventData_t, nvmlEventSet_t, nvmlGpmMetricsGet_t, nvmlGpmSample_t,
+    nvmlGpmSupport_t, NvmlLib, NVML_GPM_METRICS_GET_VERSION, NVML_GPM_SUPPORT_VERSION,
+};
 
 use crate::backend::*;
 
@@ -25,6 +30,12 @@ pub const LIBRARY: &str = "libnvidia-ml.so.1";
 
 /// `NVML_FI_DEV_MEMORY_TEMP`.
 const FI_MEMORY_TEMP: u32 = 82;
+
+/// `nvmlEventTypeXidCriticalError`.
+const EVENT_XID: u64 = 0x8;
+
+/// The XID NVML reports when it cannot tell which.
+const XID_UNKNOWN: u64 = 999;
 
 fn map(e: NvmlError) -> GpuError {
     match e {
@@ -104,47 +115,112 @@ impl Nvml for RealNvml {
             h: Handle(h),
         }))
     }
-    fn watch_events(&self, stop: &AtomicBool, on_event: &mut dyn FnMut(XidEvent)) -> R<()> {
-        let nvml = &self.inner.nvml;
-        let mut set = nvml.create_event_set().map_err(map)?;
-        let mut registered = 0;
-        for i in 0..nvml.device_count().map_err(map)? {
-            let Ok(d) = nvml.device_by_index(i) else {
-                continue;
-            };
-            let supported = d
-                .supported_event_types()
-                .map(|t| t.contains(EventTypes::CRITICAL_XID_ERROR))
-                .unwrap_or(false);
-            if !supported {
-                continue;
-            }
-            set = d
-                .register_events(EventTypes::CRITICAL_XID_ERROR, set)
-                .map_err(|e| map(e.error))?;
-            registered += 1;
-        }
-        if registered == 0 {
+    fn event_set(&self) -> R<Box<dyn EventSet>> {
+        let raw = self.inner.raw.as_ref().ok_or(GpuError::NotSupported)?;
+        if raw.nvmlEventSetCreate.is_err()
+            || raw.nvmlEventSetFree.is_err()
+            || raw.nvmlDeviceRegisterEvents.is_err()
+            || raw.nvmlEventSetWait_v2.is_err()
+        {
             return Err(GpuError::NotSupported);
         }
-        while !stop.load(Ordering::Acquire) {
-            match set.wait(1000) {
-                Ok(ev) => {
-                    if !ev.event_type.contains(EventTypes::CRITICAL_XID_ERROR) {
-                        continue;
-                    }
-                    let uuid = ev.device.uuid().unwrap_or_default();
-                    let xid = match ev.event_data {
-                        Some(XidError::Value(v)) => Some(v),
-                        _ => None,
-                    };
-                    on_event(XidEvent { uuid, xid });
-                }
-                Err(NvmlError::Timeout) => {}
-                Err(e) => return Err(map(e)),
+        let mut set: nvmlEventSet_t = std::ptr::null_mut();
+        // SAFETY: checked symbol; out-pointer to a local.
+        nvml_try(unsafe { raw.nvmlEventSetCreate(&mut set) }).map_err(map)?;
+        Ok(Box::new(RealEventSet {
+            inner: self.inner.clone(),
+            set,
+            devices: HashMap::new(),
+        }))
+    }
+}
+
+/// An NVML event set, freed on drop.
+struct RealEventSet {
+    inner: Arc<Inner>,
+    set: nvmlEventSet_t,
+    /// Registered device handles (as addresses) → NVML index.
+    devices: HashMap<usize, u32>,
+}
+
+// SAFETY: the set is used by one thread at a time (`&mut self`), as NVML requires.
+unsafe impl Send for RealEventSet {}
+
+impl RealEventSet {
+    fn raw(&self) -> &NvmlLib {
+        // `event_set` only builds a RealEventSet when the raw library is there.
+        self.inner.raw.as_ref().expect("raw NVML library")
+    }
+}
+
+impl EventSet for RealEventSet {
+    fn register(&mut self, index: u32) -> R<()> {
+        let d = self.inner.nvml.device_by_index(index).map_err(map)?;
+        // SAFETY: the handle stays valid while `inner` (NVML) lives.
+        let h = unsafe { d.handle() };
+        let raw = self.raw();
+        if raw.nvmlDeviceGetSupportedEventTypes.is_ok() {
+            let mut types = 0u64;
+            // SAFETY: checked symbol; valid handle; out-pointer to a local.
+            nvml_try(unsafe { raw.nvmlDeviceGetSupportedEventTypes(h, &mut types) })
+                .map_err(map)?;
+            if types & EVENT_XID == 0 {
+                return Err(GpuError::NotSupported);
             }
         }
+        // SAFETY: symbols checked in `event_set`; valid handle and set. Unlike
+        // nvml-wrapper's `register_events`, a failure leaves the set to the caller.
+        nvml_try(unsafe { raw.nvmlDeviceRegisterEvents(h, EVENT_XID, self.set) }).map_err(map)?;
+        self.devices.insert(h as usize, index);
         Ok(())
+    }
+
+    fn wait(&mut self, timeout: Duration) -> R<Option<RawXid>> {
+        // SAFETY: plain C struct; zero is a valid bit pattern.
+        let mut data: nvmlEventData_t = unsafe { std::mem::zeroed() };
+        let ms = timeout.as_millis().min(u128::from(u32::MAX)) as u32;
+        // SAFETY: symbols checked in `event_set`; valid set; out-pointer to a local.
+        match nvml_try(unsafe { self.raw().nvmlEventSetWait_v2(self.set, &mut data, ms) }) {
+            Ok(()) if data.eventType & EVENT_XID != 0 => Ok(Some(RawXid {
+                index: self.devices.get(&(data.device as usize)).copied(),
+                xid: (data.eventData != XID_UNKNOWN).then_some(data.eventData),
+            })),
+            Ok(()) | Err(NvmlError::Timeout) => Ok(None),
+            Err(e) => Err(map(e)),
+        }
+    }
+}
+
+impl Drop for RealEventSet {
+    fn drop(&mut self) {
+        // SAFETY: symbol checked in `event_set`; the set is ours and freed once.
+        unsafe {
+            self.raw().nvmlEventSetFree(self.set);
+        }
+    }
+}
+
+/// A GPM sample allocated by NVML, freed on drop.
+struct RawGpmSample {
+    inner: Arc<Inner>,
+    ptr: nvmlGpmSample_t,
+}
+
+// SAFETY: an opaque NVML buffer, only passed back to NVML (which is thread-safe).
+unsafe impl Send for RawGpmSample {}
+// SAFETY: as above.
+unsafe impl Sync for RawGpmSample {}
+
+impl Drop for RawGpmSample {
+    fn drop(&mut self) {
+        if let Some(raw) = self.inner.raw.as_ref() {
+            if raw.nvmlGpmSampleFree.is_ok() {
+                // SAFETY: checked symbol; the sample is ours and freed once.
+                unsafe {
+                    raw.nvmlGpmSampleFree(self.ptr);
+                }
+            }
+        }
     }
 }
 
@@ -232,6 +308,7 @@ impl Device for RealDevice {
             total: m.total,
             free: m.free,
             used: m.used,
+            reserved: m.reserved,
         })
     }
     fn bar1_memory_info(&self) -> R<MemoryInfo> {
@@ -240,6 +317,7 @@ impl Device for RealDevice {
             total: m.total,
             free: m.free,
             used: m.used,
+            reserved: 0,
         })
     }
     fn temperature(&self) -> R<u32> {
@@ -367,8 +445,13 @@ impl Device for RealDevice {
         Ok(PcieLink {
             generation: d.current_pcie_link_gen().map_err(map)?,
             width: d.current_pcie_link_width().map_err(map)?,
-            max_generation: d.max_pcie_link_gen().map_err(map)?,
-            max_width: d.max_pcie_link_width().map_err(map)?,
+        })
+    }
+    fn pcie_link_max(&self) -> R<PcieLink> {
+        let d = self.d();
+        Ok(PcieLink {
+            generation: d.max_pcie_link_gen().map_err(map)?,
+            width: d.max_pcie_link_width().map_err(map)?,
         })
     }
     fn nvlink_active(&self, link: u32) -> R<bool> {
@@ -442,6 +525,7 @@ impl Device for RealDevice {
                         total: m.total,
                         free: m.free,
                         used: m.used,
+                        reserved: m.reserved,
                     })
                     .map_err(map),
                 utilization: md
@@ -454,6 +538,73 @@ impl Device for RealDevice {
             });
         }
         Ok(out)
+    }
+    fn gpm_supported(&self) -> R<bool> {
+        let raw = self.raw()?;
+        if raw.nvmlGpmQueryDeviceSupport.is_err() {
+            return Err(GpuError::NotSupported);
+        }
+        let mut s = nvmlGpmSupport_t {
+            version: NVML_GPM_SUPPORT_VERSION,
+            isSupportedDevice: 0,
+        };
+        // SAFETY: checked symbol; valid handle; out-pointer to a local.
+        nvml_try(unsafe { raw.nvmlGpmQueryDeviceSupport(self.h.0, &mut s) }).map_err(map)?;
+        Ok(s.isSupportedDevice != 0)
+    }
+    fn gpm_sample(&self, gpu_instance: Option<u32>) -> R<GpmSample> {
+        let raw = self.raw()?;
+        if raw.nvmlGpmSampleAlloc.is_err()
+            || raw.nvmlGpmSampleFree.is_err()
+            || raw.nvmlGpmSampleGet.is_err()
+            || (gpu_instance.is_some() && raw.nvmlGpmMigSampleGet.is_err())
+        {
+            return Err(GpuError::NotSupported);
+        }
+        let mut ptr: nvmlGpmSample_t = std::ptr::null_mut();
+        // SAFETY: checked symbol; out-pointer to a local.
+        nvml_try(unsafe { raw.nvmlGpmSampleAlloc(&mut ptr) }).map_err(map)?;
+        let sample = RawGpmSample {
+            inner: self.inner.clone(),
+            ptr,
+        };
+        // SAFETY: checked symbols; valid handle; a sample NVML just allocated.
+        let code = unsafe {
+            match gpu_instance {
+                None => raw.nvmlGpmSampleGet(self.h.0, ptr),
+                Some(gi) => raw.nvmlGpmMigSampleGet(self.h.0, gi, ptr),
+            }
+        };
+        nvml_try(code).map_err(map)?;
+        Ok(GpmSample(Box::new(sample)))
+    }
+    fn gpm_metrics(&self, earlier: &GpmSample, later: &GpmSample) -> R<GpmValues> {
+        let raw = self.raw()?;
+        if raw.nvmlGpmMetricsGet.is_err() {
+            return Err(GpuError::NotSupported);
+        }
+        let (Some(a), Some(b)) = (
+            earlier.0.downcast_ref::<RawGpmSample>(),
+            later.0.downcast_ref::<RawGpmSample>(),
+        ) else {
+            return Err(GpuError::Other("not an NVML GPM sample".into()));
+        };
+        // SAFETY: plain C struct (numbers and pointers); zero is a valid bit pattern.
+        let mut g: nvmlGpmMetricsGet_t = unsafe { std::mem::zeroed() };
+        g.version = NVML_GPM_METRICS_GET_VERSION;
+        g.numMetrics = GpmMetric::ALL.len() as u32;
+        g.sample1 = a.ptr;
+        g.sample2 = b.ptr;
+        for (slot, m) in g.metrics.iter_mut().zip(GpmMetric::ALL) {
+            slot.metricId = m.nvml_id();
+        }
+        // SAFETY: checked symbol; a filled request with two samples of this GPU.
+        nvml_try(unsafe { raw.nvmlGpmMetricsGet(&mut g) }).map_err(map)?;
+        Ok(GpmMetric::ALL
+            .iter()
+            .zip(g.metrics.iter())
+            .map(|(m, v)| (*m, nvml_try(v.nvmlReturn).map(|()| v.value).map_err(map)))
+            .collect())
     }
 }
 

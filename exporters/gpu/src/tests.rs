@@ -2,13 +2,16 @@
 //! `testdata/` (regenerate with `UPDATE_GOLDEN=1 cargo test -p hpcmon-gpu-exporter`).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hpcmon_kit::Collector;
 
-use crate::backend::{GpuError, XidEvent};
-use crate::collector::testutil::{fast, render, render_with, set_with, sort_samples, value};
+use crate::backend::{GpuError, Process, RawXid, XidEvent};
+use crate::collector::testutil::{
+    count, fast, render, render_with, set_with, set_with_opts, sort_samples, value, wait_until,
+};
 use crate::collector::{self, Config, SPECS};
 use crate::fake::{FakeBackend, FakeGpu, FakeWorld};
 use crate::gpus::GpuSet;
@@ -38,7 +41,15 @@ fn scrape(set: &Arc<GpuSet>, cfg: &Config, timeout: Duration) -> String {
         .collect()
 }
 
+/// Compares with `testdata/NAME` (without the ages of background values: they vary, and
+/// appear only once the first background read is done).
 fn golden(name: &str, actual: &str) {
+    let actual: String = actual
+        .lines()
+        .filter(|l| !l.contains("gpu_cached_values_age_seconds"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let actual = actual.as_str();
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata")
         .join(name);
@@ -111,7 +122,7 @@ fn fixture(world: &FakeWorld) -> Fixture {
 fn two_gpu_world() -> FakeWorld {
     let mut w = FakeWorld::with_gpus(2);
     w.gpus[1] = FakeGpu::h100(1).with_mig();
-    w.gpus[1].processes = vec![crate::backend::Process {
+    w.gpus[1].processes = vec![Process {
         pid: 4243,
         used_memory: None,
     }];
@@ -123,9 +134,20 @@ fn two_gpu_world() -> FakeWorld {
 fn golden_full_output_two_gpus_one_in_mig_mode() {
     let world = two_gpu_world();
     let fx = fixture(&world);
-    let (_b, set) = set_with(world.clone());
+    let mut opts = fast();
+    opts.cache.refresh_interval = Duration::from_millis(100);
+    let (_b, set) = set_with_opts(world.clone(), opts);
     wait_until("event watch", Duration::from_secs(5), || {
         set.xids.watching()
+    });
+    // GPM needs two samples per GPU (and per MIG instance).
+    wait_until("GPM readings", Duration::from_secs(5), || {
+        set.snapshot().gpus.iter().all(|g| {
+            g.dev
+                .as_ref()
+                .and_then(|d| d.gpm().ok())
+                .is_some_and(|r| r.len() == if g.index == 1 { 3 } else { 1 })
+        })
     });
     // XIDs recorded at fixed times (the event thread is tested below).
     set.xids.record_at(
@@ -146,7 +168,7 @@ fn golden_full_output_two_gpus_one_in_mig_mode() {
         job_map_dir: Some(fx.map.clone()),
         procfs: fx.procfs.clone(),
         pcie_throughput: true,
-        fake_devices: None,
+        ..Config::default()
     };
     let text = scrape(&set, &cfg, Duration::from_secs(5));
     golden("fake-2gpu.prom", &text);
@@ -195,20 +217,76 @@ fn golden_full_output_two_gpus_one_in_mig_mode() {
         value(
             &text,
             "gpu_xid_errors_total",
-            &[("uuid", u0), ("xid", "79")]
+            &[
+                ("uuid", u0),
+                ("xid", "79"),
+                ("description", "GPU has fallen off the bus")
+            ]
         ),
         Some(1.0)
     );
     assert_eq!(value(&text, "gpu_last_xid", &[("uuid", u0)]), Some(79.0));
-    // MIG: parent metrics keep working, MIG devices are listed with their memory.
+    // Like a real H100: no retired pages (rows are remapped), 18 NVLinks, nine clock event
+    // reasons, reserved frame buffer memory.
+    assert!(!text.contains("gpu_retired_pages{"), "{text}");
+    assert!(!text.contains("gpu_retired_pages_pending{"), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("gpu_nvlink_up{") && l.contains(u0))
+            .count(),
+        18
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("gpu_throttle_reason_active{") && l.contains(u0))
+            .count(),
+        9
+    );
+    assert_eq!(
+        value(&text, "gpu_memory_reserved_bytes", &[("uuid", u0)]),
+        Some(542.0 * 1048576.0)
+    );
+    // Per process and per job memory.
+    assert_eq!(
+        value(
+            &text,
+            "gpu_process_memory_bytes",
+            &[("uuid", u0), ("pid", "4242")]
+        ),
+        Some((30.0 * 1024.0 - 512.0) * 1048576.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "gpu_slurm_job_memory_used_bytes",
+            &[("uuid", u0), ("jobid", "1001")]
+        ),
+        Some((30.0 * 1024.0 - 512.0) * 1048576.0)
+    );
+    // MIG: NVML gives no utilisation for the parent or its instances (like the real
+    // driver); GPM does, per GPU instance. MIG devices are listed with their memory.
     assert_eq!(
         value(&text, "gpu_mig_mode_enabled", &[("uuid", u1)]),
         Some(1.0)
     );
+    assert_eq!(value(&text, "gpu_utilization_ratio", &[("uuid", u1)]), None);
     assert_eq!(
-        value(&text, "gpu_utilization_ratio", &[("uuid", u1)]),
-        Some(0.87)
+        value(&text, "gpu_gpm_sm_activity_ratio", &[("uuid", u0)]),
+        Some(0.815)
     );
+    assert_eq!(
+        value(
+            &text,
+            "gpu_mig_gpm_sm_activity_ratio",
+            &[("uuid", u1), ("gpu_instance_id", "2")]
+        ),
+        Some(0.4075)
+    );
+    assert_eq!(
+        value(&text, "gpu_xid_event_watched", &[("uuid", u1)]),
+        Some(1.0)
+    );
+    assert!(!text.contains("gpu_field_unavailable"), "{text}");
     assert_eq!(
         value(
             &text,
@@ -365,18 +443,16 @@ fn lost_and_reset_required_gpus_are_down_with_a_reason() {
 
 #[test]
 fn not_supported_fields_are_skipped_per_gpu() {
-    let w = FakeWorld::with_gpus(2);
-    let (b, set) = set_with(w.clone());
-    b.edit(|w| {
-        for m in [
-            "memory_temperature",
-            "total_energy",
-            "remapped_rows",
-            "nvlink_active",
-        ] {
-            w.gpus[1].errors.insert(m, GpuError::NotSupported);
-        }
-    });
+    let mut w = FakeWorld::with_gpus(2);
+    for m in [
+        "memory_temperature",
+        "total_energy",
+        "remapped_rows",
+        "nvlink_active",
+    ] {
+        w.gpus[1].errors.insert(m, GpuError::NotSupported);
+    }
+    let (_b, set) = set_with(w.clone());
     let (u0, u1) = (w.gpus[0].uuid.as_str(), w.gpus[1].uuid.as_str());
     let (r, t) = render(&*col("temperature", &set));
     r.unwrap();
@@ -395,8 +471,8 @@ fn not_supported_fields_are_skipped_per_gpu() {
     let (_, t) = render(&*col("nvlink", &set));
     assert!(value(&t, "gpu_nvlink_up", &[("uuid", u1)]).is_none());
     assert_eq!(
-        value(&t, "gpu_nvlink_up", &[("uuid", u0), ("link", "2")]),
-        Some(0.0)
+        value(&t, "gpu_nvlink_up", &[("uuid", u0), ("link", "17")]),
+        Some(1.0)
     );
     // The GPU is still up.
     let (_, t) = render(&*col("info", &set));
@@ -487,17 +563,6 @@ fn mig_utilization_where_the_driver_gives_it() {
         Some(0.25)
     );
     assert_eq!(t.matches("gpu_mig_info{").count(), 2);
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]
@@ -594,13 +659,13 @@ fn xid_events_are_counted_outside_the_scrape_path_and_survive_reinit() {
     });
     b.edit(|world| {
         for x in [79, 79, 13] {
-            world.events.push_back(XidEvent {
-                uuid: w.gpus[1].uuid.clone(),
+            world.events.push_back(RawXid {
+                index: Some(1),
                 xid: Some(x),
             });
         }
-        world.events.push_back(XidEvent {
-            uuid: w.gpus[0].uuid.clone(),
+        world.events.push_back(RawXid {
+            index: Some(0),
             xid: None,
         });
     });
@@ -617,7 +682,18 @@ fn xid_events_are_counted_outside_the_scrape_path_and_survive_reinit() {
         Some(2.0)
     );
     assert_eq!(
-        value(&t, "gpu_xid_errors_total", &[("uuid", u1), ("xid", "13")]),
+        value(
+            &t,
+            "gpu_xid_errors_total",
+            &[
+                ("uuid", u1),
+                ("xid", "13"),
+                (
+                    "description",
+                    "Graphics engine exception (usually an application error)"
+                )
+            ]
+        ),
         Some(1.0)
     );
     assert_eq!(value(&t, "gpu_last_xid", &[("uuid", u1)]), Some(13.0));
@@ -649,6 +725,14 @@ fn xid_watch_down_when_events_are_not_supported() {
     std::thread::sleep(Duration::from_millis(100));
     let (_, t) = render(&*col("xid", &set));
     assert_eq!(value(&t, "gpu_xid_event_watch_up", &[]), Some(0.0));
+    assert_eq!(
+        value(
+            &t,
+            "gpu_xid_event_watched_reason",
+            &[("reason", "not_supported")]
+        ),
+        Some(1.0)
+    );
 }
 
 #[test]
@@ -766,7 +850,8 @@ mod parsers {
             vec![j("12", "", ""), j("13", "", "")]
         );
         assert_eq!(parse_map_file("12 root\n"), vec![j("12", "root", "")]);
-        assert_eq!(parse_map_file("12 0\n"), vec![j("12", "root", "")]);
+        // A uid is resolved later, by the collector's cached lookup.
+        assert_eq!(parse_map_file("12 0\n"), vec![j("12", "0", "")]);
         assert_eq!(
             parse_map_file("12_3 bob acct\n"),
             vec![j("12_3", "bob", "acct")]
@@ -836,4 +921,687 @@ fn a_gpu_lost_at_enumeration_is_picked_up_after_its_reset_without_nvml_flapping(
     assert_eq!(t.matches("gpu_up{").count(), 2);
     assert!(!t.contains("gpu_up_reason{"), "{t}");
     set.stop();
+}
+
+// ---- Issue 14: one test per defect, each failing on the code before the fix. ----
+
+/// The methods NVML answers slowly on a real GPU (H200: 150 µs to 3.3 ms each).
+const SLOW: &[&str] = &[
+    "total_energy",
+    "max_clock",
+    "pcie_replay_counter",
+    "bar1_memory_info",
+    "mig_enabled",
+    "ecc_enabled",
+    "fan_speeds",
+    "nvlink_active",
+    "nvlink_errors",
+    "temperature_threshold",
+    "supported_throttle_reasons",
+    "pcie_link_max",
+];
+
+/// Calls of `method` made on the GPUs' worker threads (the scrape path), not on their
+/// background refresh threads.
+fn scrape_path_calls(b: &FakeBackend, method: &str) -> u64 {
+    b.read(|w| w.calls(method, |t| t.starts_with("gpu") && !t.ends_with("-refresh")))
+}
+
+#[test]
+fn a_scrape_pays_no_slow_nvml_call_after_the_first() {
+    let mut w = FakeWorld::with_gpus(2);
+    w.gpus = w
+        .gpus
+        .into_iter()
+        .map(|g| g.with_measured_latency())
+        .collect();
+    let mut opts = fast();
+    opts.cache.refresh_interval = Duration::from_secs(3600);
+    opts.cache.pcie_throughput = true;
+    let (b, set) = set_with_opts(w, opts);
+    wait_until("first background refresh", Duration::from_secs(10), || {
+        set.snapshot()
+            .gpus
+            .iter()
+            .all(|g| g.dev.as_ref().is_some_and(|d| d.refreshes() >= 1))
+    });
+    let cfg = Config {
+        pcie_throughput: true,
+        ..Config::default()
+    };
+    let first = scrape(&set, &cfg, Duration::from_secs(10));
+    let after_first: Vec<u64> = SLOW.iter().map(|m| scrape_path_calls(&b, m)).collect();
+    let energy_in_refresh = b.read(|w| w.calls("total_energy", |t| t.ends_with("-refresh")));
+    for _ in 0..5 {
+        let t = scrape(&set, &cfg, Duration::from_secs(10));
+        assert_eq!(
+            value(&t, "gpu_energy_joules_total", &[]),
+            value(&first, "gpu_energy_joules_total", &[])
+        );
+    }
+    for (m, before) in SLOW.iter().zip(after_first) {
+        assert_eq!(
+            scrape_path_calls(&b, m),
+            before,
+            "{m} was called by a scrape after the first"
+        );
+    }
+    // The energy counter, replay counter, ECC and MIG mode, BAR1 and PCIe throughput never
+    // were: they come from the background thread.
+    for m in [
+        "total_energy",
+        "pcie_replay_counter",
+        "ecc_enabled",
+        "mig_enabled",
+        "bar1_memory_info",
+        "pcie_throughput",
+    ] {
+        assert_eq!(scrape_path_calls(&b, m), 0, "{m}");
+    }
+    assert_eq!(energy_in_refresh, 2, "one refresh per GPU");
+    // Static values were read once per GPU: four maximum clocks each.
+    assert_eq!(scrape_path_calls(&b, "max_clock"), 8);
+    // NotSupported is asked once: retired pages (two causes) and pending, per GPU.
+    assert_eq!(scrape_path_calls(&b, "retired_pages"), 4);
+    assert_eq!(scrape_path_calls(&b, "retired_pages_pending"), 2);
+    assert!(value(&first, "gpu_pcie_throughput_bytes_per_second", &[]).is_some());
+}
+
+#[test]
+fn background_values_are_refreshed_and_served_no_older_than_three_intervals() {
+    let mut opts = fast();
+    opts.cache.refresh_interval = Duration::from_millis(30);
+    let (b, set) = set_with_opts(FakeWorld::with_gpus(1), opts);
+    let power = col("power", &set);
+    let (_, t) = render(&*power);
+    assert_eq!(value(&t, "gpu_energy_joules_total", &[]), Some(123456.789));
+    b.edit(|w| w.gpus[0].energy = 200_000_000);
+    wait_until("new energy value", Duration::from_secs(5), || {
+        value(&render(&*power).1, "gpu_energy_joules_total", &[]) == Some(200_000.0)
+    });
+    let (_, t) = render(&*col("info", &set));
+    assert!(value(&t, "gpu_cached_values_age_seconds", &[]).is_some_and(|a| a < 5.0));
+    // A refresh stuck in the driver: the old value is not served past three intervals.
+    b.edit(|w| {
+        w.gpus[0]
+            .latency
+            .insert("total_energy", Duration::from_secs(2));
+    });
+    wait_until("stale energy dropped", Duration::from_secs(5), || {
+        let (_, t) = render(&*power);
+        value(&t, "gpu_energy_joules_total", &[]).is_none()
+            && value(
+                &t,
+                "gpu_field_unavailable",
+                &[("field", "total_energy"), ("reason", "timeout")],
+            ) == Some(1.0)
+    });
+    b.edit(|w| {
+        w.gpus[0].latency.clear();
+    });
+}
+
+#[test]
+fn utilisation_comes_back_when_mig_is_turned_off() {
+    let mut w = FakeWorld::with_gpus(1);
+    w.gpus[0] = FakeGpu::h100(0).with_mig();
+    let mut opts = fast();
+    opts.cache.refresh_interval = Duration::from_millis(30);
+    let (b, set) = set_with_opts(w, opts);
+    let util = col("utilization", &set);
+    let (r, t) = render(&*util);
+    r.unwrap();
+    assert_eq!(value(&t, "gpu_utilization_ratio", &[]), None);
+    b.edit(|w| w.gpus[0].mig_enabled = false);
+    // The remembered NotSupported is forgotten when the refresh sees MIG mode change.
+    wait_until("utilisation after MIG off", Duration::from_secs(5), || {
+        value(&render(&*util).1, "gpu_utilization_ratio", &[]) == Some(0.87)
+    });
+}
+
+#[test]
+fn gpm_gives_utilisation_for_whole_gpus_and_mig_instances() {
+    let mut w = FakeWorld::with_gpus(3);
+    w.gpus[1] = FakeGpu::h100(1).with_mig();
+    w.gpus[2].gpm = None; // a pre-Hopper GPU
+    let mut opts = fast();
+    opts.cache.refresh_interval = Duration::from_millis(30);
+    let (_b, set) = set_with_opts(w.clone(), opts);
+    let gpm = col("gpm", &set);
+    let (u0, u1, u2) = (&w.gpus[0].uuid, &w.gpus[1].uuid, &w.gpus[2].uuid);
+    wait_until("GPM values", Duration::from_secs(5), || {
+        let (_, t) = render(&*gpm);
+        value(&t, "gpu_mig_gpm_sm_activity_ratio", &[("uuid", u1)]).is_some()
+            && value(&t, "gpu_gpm_sm_activity_ratio", &[("uuid", u0)]).is_some()
+    });
+    let (r, t) = render(&*gpm);
+    r.unwrap();
+    assert_eq!(
+        value(&t, "gpu_gpm_sm_activity_ratio", &[("uuid", u0)]),
+        Some(0.815)
+    );
+    assert_eq!(
+        value(&t, "gpu_gpm_tensor_activity_ratio", &[("uuid", u0)]),
+        Some(0.55)
+    );
+    assert_eq!(
+        value(&t, "gpu_gpm_dram_activity_ratio", &[("uuid", u0)]),
+        Some(0.33)
+    );
+    for (gi, sm) in [("1", 0.20375), ("2", 0.4075)] {
+        assert_eq!(
+            value(
+                &t,
+                "gpu_mig_gpm_sm_activity_ratio",
+                &[("uuid", u1), ("gpu_instance_id", gi)]
+            ),
+            Some(sm),
+            "{t}"
+        );
+    }
+    assert!(!t.contains(u2.as_str()), "no GPM, nothing reported: {t}");
+    // The fake (like NVML) refuses utilisation for the MIG parent and its devices.
+    let (_, t) = render(&*col("utilization", &set));
+    assert_eq!(value(&t, "gpu_utilization_ratio", &[("uuid", u1)]), None);
+    assert!(value(&t, "gpu_utilization_ratio", &[("uuid", u0)]).is_some());
+}
+
+#[test]
+fn gpm_is_off_by_default() {
+    assert!(!SPECS.iter().any(|s| s.name == "gpm" && s.default_enabled));
+    let opts = crate::options(&Config::default(), &["info", "memory"]);
+    assert!(!opts.cache.gpm);
+    assert!(crate::options(&Config::default(), &["gpm"]).cache.gpm);
+}
+
+#[test]
+fn fields_nvml_refuses_to_a_non_root_user_are_reported_not_silently_missing() {
+    let mut w = FakeWorld::with_gpus(2);
+    w.gpus[1] = FakeGpu::h100(1).with_mig();
+    for g in &mut w.gpus {
+        for m in ["compute_processes", "mig_devices", "register_events"] {
+            g.errors.insert(m, GpuError::NoPermission);
+        }
+    }
+    let (_b, set) = set_with(w.clone());
+    let (u0, u1) = (w.gpus[0].uuid.as_str(), w.gpus[1].uuid.as_str());
+    let (r, t) = render(&*col("processes", &set));
+    assert!(r.unwrap_err().to_string().contains("no_permission"));
+    for u in [u0, u1] {
+        assert_eq!(
+            value(
+                &t,
+                "gpu_field_unavailable",
+                &[
+                    ("uuid", u),
+                    ("collector", "processes"),
+                    ("field", "compute_processes"),
+                    ("reason", "no_permission")
+                ]
+            ),
+            Some(1.0),
+            "{t}"
+        );
+    }
+    let (_, t) = render(&*col("mig", &set));
+    assert_eq!(
+        value(
+            &t,
+            "gpu_field_unavailable",
+            &[
+                ("uuid", u1),
+                ("field", "mig_devices"),
+                ("reason", "no_permission")
+            ]
+        ),
+        Some(1.0),
+        "{t}"
+    );
+    wait_until("XID watch statuses", Duration::from_secs(5), || {
+        set.xids.status().values().all(|s| s.is_some())
+            && set
+                .xids
+                .status()
+                .values()
+                .all(|s| *s == Some(GpuError::NoPermission))
+    });
+    let (_, t) = render(&*col("xid", &set));
+    assert_eq!(value(&t, "gpu_xid_event_watch_up", &[]), Some(0.0));
+    for u in [u0, u1] {
+        assert_eq!(
+            value(&t, "gpu_xid_event_watched", &[("uuid", u)]),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(
+                &t,
+                "gpu_xid_event_watched_reason",
+                &[("uuid", u), ("reason", "no_permission")]
+            ),
+            Some(1.0)
+        );
+    }
+}
+
+#[test]
+fn a_collector_whose_every_field_failed_reports_failure() {
+    let mut w = FakeWorld::with_gpus(2);
+    for g in &mut w.gpus {
+        for m in ["memory_info", "bar1_memory_info"] {
+            g.errors.insert(m, GpuError::Other("Unknown Error".into()));
+        }
+    }
+    let (b, set) = set_with(w);
+    let memory = col("memory", &set);
+    let (r, t) = render(&*memory);
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("no GPU answered") && e.contains("error"), "{e}");
+    assert_eq!(count(&t, "gpu_field_unavailable"), 4, "{t}");
+    // One GPU answering is enough for the collector to succeed.
+    b.edit(|w| {
+        w.gpus[0]
+            .errors
+            .remove("memory_info")
+            .map(|_| ())
+            .unwrap_or(())
+    });
+    let (r, _) = render(&*memory);
+    r.unwrap();
+    // NotSupported is the GPU's answer, not a failure.
+    let mut w = FakeWorld::with_gpus(1);
+    w.gpus[0] = FakeGpu::h100_pcie(0);
+    let (_b, set) = set_with(w);
+    let (r, t) = render(&*col("nvlink", &set));
+    r.unwrap();
+    assert_eq!(count(&t, "gpu_nvlink_up"), 0);
+}
+
+#[test]
+fn xid_watch_keeps_watching_the_gpus_whose_registration_works() {
+    let mut w = FakeWorld::with_gpus(3);
+    w.gpus[1]
+        .errors
+        .insert("register_events", GpuError::NotSupported);
+    w.gpus[2]
+        .errors
+        .insert("register_events", GpuError::NoPermission);
+    let (b, set) = set_with(w.clone());
+    wait_until("event watch", Duration::from_secs(5), || {
+        set.xids.watching()
+    });
+    b.edit(|world| {
+        world.events.push_back(RawXid {
+            index: Some(0),
+            xid: Some(48),
+        })
+    });
+    let xid = col("xid", &set);
+    wait_until("XID 48 counted", Duration::from_secs(5), || {
+        value(&render(&*xid).1, "gpu_xid_errors_total", &[("xid", "48")]) == Some(1.0)
+    });
+    let (_, t) = render(&*xid);
+    assert_eq!(value(&t, "gpu_xid_event_watch_up", &[]), Some(1.0));
+    assert_eq!(
+        value(&t, "gpu_xid_event_watched", &[("uuid", &w.gpus[0].uuid)]),
+        Some(1.0)
+    );
+    for (i, reason) in [(1, "not_supported"), (2, "no_permission")] {
+        assert_eq!(
+            value(
+                &t,
+                "gpu_xid_event_watched_reason",
+                &[("uuid", &w.gpus[i].uuid), ("reason", reason)]
+            ),
+            Some(1.0),
+            "{t}"
+        );
+    }
+    assert_eq!(
+        value(
+            &t,
+            "gpu_xid_errors_total",
+            &[
+                ("uuid", &w.gpus[0].uuid),
+                ("description", "Double-bit (uncorrectable) ECC error")
+            ]
+        ),
+        Some(1.0)
+    );
+    // NotSupported did not end the watch for the others, and nobody retries forever.
+    assert_eq!(b.read(|w| w.event_sets_created), 1);
+    set.stop();
+}
+
+#[test]
+fn xid_79_keeps_the_uuid_of_a_gpu_that_fell_off_the_bus() {
+    let w = FakeWorld::with_gpus(2);
+    let (b, set) = set_with(w.clone());
+    wait_until("event watch", Duration::from_secs(5), || {
+        set.xids.watching()
+    });
+    b.edit(|world| {
+        world.gpus[1].lost = true;
+        world.events.push_back(RawXid {
+            index: Some(1),
+            xid: Some(79),
+        });
+    });
+    let xid = col("xid", &set);
+    wait_until("XID 79 counted", Duration::from_secs(5), || {
+        value(&render(&*xid).1, "gpu_xid_errors_total", &[("xid", "79")]).is_some()
+    });
+    let (_, t) = render(&*xid);
+    assert_eq!(
+        value(
+            &t,
+            "gpu_xid_errors_total",
+            &[("uuid", &w.gpus[1].uuid), ("xid", "79")]
+        ),
+        Some(1.0),
+        "{t}"
+    );
+    assert_eq!(
+        value(&t, "gpu_last_xid", &[("uuid", &w.gpus[1].uuid)]),
+        Some(79.0)
+    );
+    set.stop();
+}
+
+#[test]
+fn a_gpu_lost_under_the_event_watch_is_left_out_not_retried_forever() {
+    let w = FakeWorld::with_gpus(2);
+    let (b, set) = set_with(w.clone());
+    wait_until("event watch", Duration::from_secs(5), || {
+        set.xids.watching()
+    });
+    // GPU 1 falls off the bus: the wait fails with GpuLost.
+    b.edit(|world| {
+        world.gpus[1].lost = true;
+        world.wait_errors.push_back(GpuError::GpuLost);
+    });
+    wait_until("GPU 1 left out", Duration::from_secs(5), || {
+        set.xids.status().get(&w.gpus[1].uuid) == Some(&Some(GpuError::GpuLost))
+    });
+    wait_until("watching again", Duration::from_secs(5), || {
+        set.xids.watching()
+    });
+    let regs = b.read(|w| w.registrations.get(&1).copied());
+    std::thread::sleep(Duration::from_millis(300)); // many event_retry periods
+    assert_eq!(b.read(|w| w.registrations.get(&1).copied()), regs);
+    // GPU 0 is watched throughout.
+    b.edit(|world| {
+        world.events.push_back(RawXid {
+            index: Some(0),
+            xid: Some(94),
+        })
+    });
+    let xid = col("xid", &set);
+    wait_until("XID on GPU 0", Duration::from_secs(5), || {
+        value(
+            &render(&*xid).1,
+            "gpu_xid_errors_total",
+            &[("uuid", &w.gpus[0].uuid), ("xid", "94")],
+        ) == Some(1.0)
+    });
+    // Once GPU 1 answers again (after a reset), the health check enumerates the GPUs again
+    // (through the same NVML) and its XIDs are watched again.
+    b.edit(|world| world.gpus[1].lost = false);
+    set.start();
+    wait_until("GPU 1 watched again", Duration::from_secs(5), || {
+        set.xids.status().get(&w.gpus[1].uuid) == Some(&None)
+    });
+    assert_eq!(b.inits.load(Ordering::SeqCst), 1);
+    set.stop();
+}
+
+#[test]
+fn a_gpu_lost_at_enumeration_does_not_reinitialise_nvml() {
+    let mut w = FakeWorld::with_gpus(2);
+    w.gpus[1].lost = true;
+    let (b, set) = set_with(w);
+    set.start();
+    // Many health intervals (20 ms) pass; NVML stays up and is not initialised again, and
+    // the XID watch is not restarted.
+    let end = Instant::now() + Duration::from_millis(400);
+    while Instant::now() < end {
+        assert!(set.snapshot().up);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(b.inits.load(Ordering::SeqCst), 1);
+    assert_eq!(b.read(|w| w.event_sets_created), 1);
+    // After its reset it is picked up through the same NVML.
+    b.edit(|w| w.gpus[1].lost = false);
+    wait_until("GPU 1 back", Duration::from_secs(5), || {
+        set.snapshot().gpus.get(1).is_some_and(|g| g.dev.is_some())
+    });
+    assert_eq!(b.inits.load(Ordering::SeqCst), 1);
+    set.stop();
+}
+
+#[test]
+fn a_single_lost_gpu_backs_off_trying_a_fresh_nvml() {
+    let (b, set) = set_with(FakeWorld::with_gpus(1));
+    let info = col("info", &set);
+    b.edit(|w| w.gpus[0].lost = true);
+    let (_, t) = render(&*info); // the probe fails: every GPU failed
+    assert_eq!(
+        value(&t, "gpu_up_reason", &[("reason", "gpu_lost")]),
+        Some(1.0)
+    );
+    set.start();
+    // 600 ms at a 20 ms health interval: the old code initialised NVML ~30 times (new
+    // nvmlInit, event thread and log line each). Now a fresh NVML is tried at 20, 40, 80,
+    // 160, 320 ms... and, since the GPU does not answer through it either, dropped.
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(b.inits.load(Ordering::SeqCst) <= 8, "{:?}", b.inits);
+    assert_eq!(set.snapshot().inits, 1, "no fresh NVML adopted");
+    assert_eq!(b.read(|w| w.event_sets_created), 1);
+    assert!(set.snapshot().up);
+    // A driver reload that brings the GPU back through a fresh NVML is adopted.
+    b.edit(|w| w.gpus[0].lost = false);
+    wait_until("fresh NVML adopted", Duration::from_secs(15), || {
+        let _ = render(&*info);
+        set.snapshot().inits >= 2 || value(&render(&*info).1, "gpu_up", &[]) == Some(1.0)
+    });
+    set.stop();
+}
+
+#[test]
+fn slow_procfs_reads_do_not_mark_a_healthy_gpu_down() {
+    let w = FakeWorld::with_gpus(1);
+    let dir = tempfile::tempdir().unwrap();
+    let procfs = dir.path().join("proc");
+    std::fs::create_dir_all(procfs.join("4242")).unwrap();
+    let fifo = procfs.join("4242/cgroup");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let (_b, set) = set_with(w);
+    let cfg = Config {
+        procfs: procfs.clone(),
+        ..Config::default()
+    };
+    let slurm = collector::build("slurm_job", &cfg, &set).unwrap();
+    // The slurm_job collector blocks reading the FIFO (like a hung /proc or NSS lookup).
+    let t = std::thread::spawn(move || render_with(&*slurm, Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(200));
+    // The GPU's own reads are not held up: it is up and its values are served.
+    let (r, t1) = render_with(&*col("info", &set), Duration::from_millis(500));
+    r.unwrap();
+    assert_eq!(value(&t1, "gpu_up", &[]), Some(1.0), "{t1}");
+    let (r, t2) = render_with(&*col("memory", &set), Duration::from_millis(500));
+    r.unwrap();
+    assert!(value(&t2, "gpu_memory_used_bytes", &[]).is_some());
+    // Unblock the reader.
+    std::fs::write(&fifo, "0::/system.slice/slurmstepd.scope/job_77/step_0\n").unwrap();
+    let (r, t3) = t.join().unwrap();
+    r.unwrap();
+    assert_eq!(
+        value(&t3, "gpu_slurm_job_info", &[("jobid", "77")]),
+        Some(1.0)
+    );
+}
+
+static LOOKUPS: AtomicU64 = AtomicU64::new(0);
+
+fn counting_lookup(uid: u32) -> Option<String> {
+    LOOKUPS.fetch_add(1, Ordering::SeqCst);
+    (uid == 0).then(|| "root".to_string())
+}
+
+#[test]
+fn user_names_are_looked_up_once_per_uid() {
+    let w = two_gpu_world();
+    let fx = fixture(&w);
+    let (_b, set) = set_with(w.clone());
+    let cfg = Config {
+        job_map_dir: Some(fx.map.clone()),
+        procfs: fx.procfs.clone(),
+        ..Config::default()
+    };
+    let c = collector::slurm_job::SlurmJob::with_user_lookup(set, &cfg, counting_lookup);
+    let before = LOOKUPS.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        let (r, t) = render(&c);
+        r.unwrap();
+        assert_eq!(
+            value(
+                &t,
+                "gpu_slurm_job_info",
+                &[("jobid", "1001"), ("user", "root")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &t,
+                "gpu_slurm_job_info",
+                &[("jobid", "1002"), ("user", &NOBODY_UID.to_string())]
+            ),
+            Some(1.0)
+        );
+    }
+    // uid 0 (cgroup and map file) and NOBODY_UID (a miss, remembered too).
+    assert_eq!(LOOKUPS.load(Ordering::SeqCst) - before, 2);
+}
+
+#[test]
+fn per_process_memory_is_capped_with_a_dropped_count() {
+    let mut w = FakeWorld::with_gpus(1);
+    let mib = 1u64 << 20;
+    w.gpus[0].processes = (0..5)
+        .map(|i| Process {
+            pid: 100 + i,
+            used_memory: Some((i as u64 + 1) * mib),
+        })
+        .chain([Process {
+            pid: 999,
+            used_memory: None,
+        }])
+        .collect();
+    let (_b, set) = set_with(w);
+    let cfg = Config {
+        process_series_limit: 2,
+        ..Config::default()
+    };
+    let (r, t) = render(&*collector::build("processes", &cfg, &set).unwrap());
+    r.unwrap();
+    assert_eq!(value(&t, "gpu_processes", &[]), Some(6.0));
+    assert_eq!(count(&t, "gpu_process_memory_bytes"), 2, "{t}");
+    assert_eq!(
+        value(&t, "gpu_process_memory_bytes", &[("pid", "104")]),
+        Some(5.0 * mib as f64)
+    );
+    assert_eq!(
+        value(&t, "gpu_process_memory_bytes", &[("pid", "103")]),
+        Some(4.0 * mib as f64)
+    );
+    assert_eq!(value(&t, "gpu_process_series_dropped", &[]), Some(3.0));
+}
+
+#[test]
+fn per_job_memory_through_the_pid_map() {
+    let mut w = two_gpu_world();
+    let gib = 1u64 << 30;
+    // GPU 0: two processes of job 1001 (cgroup v1) and one in no Slurm cgroup, which counts
+    // for the GPU's only job. GPU 1: job 1002 (cgroup v2) without memory figures, 1003 and
+    // 1004 from the map directory.
+    w.gpus[0].processes = vec![
+        Process {
+            pid: 4242,
+            used_memory: Some(2 * gib),
+        },
+        Process {
+            pid: 4244,
+            used_memory: Some(gib),
+        },
+        Process {
+            pid: 4245,
+            used_memory: Some(gib),
+        },
+    ];
+    let fx = fixture(&w);
+    std::fs::create_dir_all(fx.procfs.join("4244")).unwrap();
+    std::fs::write(
+        fx.procfs.join("4244/cgroup"),
+        "4:memory:/slurm/uid_0/job_1001/step_1/task_0\n",
+    )
+    .unwrap();
+    let (_b, set) = set_with(w.clone());
+    let cfg = Config {
+        job_map_dir: Some(fx.map.clone()),
+        procfs: fx.procfs.clone(),
+        ..Config::default()
+    };
+    let (r, t) = render(&*collector::build("slurm_job", &cfg, &set).unwrap());
+    r.unwrap();
+    let (u0, u1) = (w.gpus[0].uuid.as_str(), w.gpus[1].uuid.as_str());
+    assert_eq!(
+        value(
+            &t,
+            "gpu_slurm_job_memory_used_bytes",
+            &[("uuid", u0), ("jobid", "1001")]
+        ),
+        Some(4.0 * gib as f64)
+    );
+    for job in ["1002", "1003", "1004"] {
+        assert_eq!(
+            value(
+                &t,
+                "gpu_slurm_job_memory_used_bytes",
+                &[("uuid", u1), ("jobid", job)]
+            ),
+            Some(0.0),
+            "{job}: {t}"
+        );
+    }
+}
+
+#[test]
+fn xid_descriptions_cover_the_common_xids() {
+    for x in [
+        13, 31, 43, 45, 48, 61, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120,
+    ] {
+        let d = crate::events::xid_description(Some(x));
+        assert!(!d.contains("catalog"), "XID {x} has no description");
+    }
+    assert!(crate::events::xid_description(Some(4242)).contains("catalog"));
+    assert!(!crate::events::xid_description(None).is_empty());
+}
+
+#[test]
+fn fake_nvlinks_match_the_board() {
+    let mut w = FakeWorld::with_gpus(3);
+    w.gpus[1] = FakeGpu::h100_pcie(1);
+    w.gpus[2] = FakeGpu::h100(2).with_nvlinks(4);
+    let (_b, set) = set_with(w.clone());
+    let (r, t) = render(&*col("nvlink", &set));
+    r.unwrap();
+    let links = |u: &str| {
+        t.lines()
+            .filter(|l| l.starts_with("gpu_nvlink_up{") && l.contains(u))
+            .count()
+    };
+    assert_eq!(links(&w.gpus[0].uuid), 18);
+    assert_eq!(links(&w.gpus[1].uuid), 0);
+    assert_eq!(links(&w.gpus[2].uuid), 4);
+    assert!(!t.contains("gpu_field_unavailable"), "{t}");
 }

@@ -91,11 +91,33 @@ async fn serves_nvml_state_and_own_metrics_without_a_gpu() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_every_family_for_fake_gpus_through_the_binary() {
-    let (mut d, base) = start(&["--gpu.fake-devices=8", "--gpu.pcie-throughput"]).await;
-    let (_, text) = get(&format!("{base}/metrics"), None).await;
+    let (mut d, base) = start(&[
+        "--gpu.fake-devices=8",
+        "--gpu.pcie-throughput",
+        "--collector.gpm",
+        "--gpu.refresh-interval=100ms",
+    ])
+    .await;
+    // GPM values need two samples per GPU.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = get(&format!("{base}/metrics"), None).await.1;
+        if text.matches("\ngpu_gpm_sm_activity_ratio{").count() == 8 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(has_line(&text, "gpu_nvml_up 1"), "{text}");
     assert_eq!(text.matches("\ngpu_info{").count(), 8, "{text}");
     assert_eq!(text.matches("\ngpu_up{").count(), 8, "{text}");
+    assert_eq!(
+        text.matches("\ngpu_gpm_sm_activity_ratio{").count(),
+        8,
+        "{text}"
+    );
+    // Nothing is refused by the fakes, and each H100 SXM has 18 NVLinks.
+    assert!(!text.contains("gpu_field_unavailable{"), "{text}");
+    assert_eq!(text.matches("\ngpu_nvlink_up{").count(), 8 * 18, "{text}");
     let golden = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/testdata/fake-2gpu.prom"
@@ -109,8 +131,8 @@ async fn serves_every_family_for_fake_gpus_through_the_binary() {
         .filter_map(|l| l.split_whitespace().next())
         .filter(|f| {
             !f.starts_with("gpu_mig_")
-                && !f.contains("xid")
-                && *f != "gpu_slurm_job_info"
+                && (!f.contains("xid") || f.starts_with("gpu_xid_event_watch"))
+                && !f.starts_with("gpu_slurm_job_")
                 && *f != "gpu_fan_speed_ratio"
         })
     {

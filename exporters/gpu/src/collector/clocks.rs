@@ -3,7 +3,7 @@
 
 use hpcmon_kit::MetricSet;
 
-use crate::backend::Clock;
+use crate::backend::{Clock, Device as _};
 use crate::gpus::Gpu;
 
 const MHZ: f64 = 1e6;

@@ -4,7 +4,7 @@
 
 use hpcmon_kit::MetricSet;
 
-use crate::backend::{EccCounter, EccType, RetirementCause};
+use crate::backend::{Device as _, EccCounter, EccType, RetirementCause};
 use crate::gpus::Gpu;
 
 fn flag(b: bool) -> f64 {

@@ -9,12 +9,14 @@
 //!   fell off the bus, needs a reset or did not answer in time, with
 //!   `gpu_up_reason{uuid,reason}` 1 (`gpu_lost`, `reset_required`, `timeout`, ...) present
 //!   only while it is down.
+//! - `gpu_cached_values_age_seconds{uuid}`: how old the values read in the background are
+//!   (see [`crate::cache`]).
 
 use std::sync::Arc;
 
 use hpcmon_kit::{Collector, Context, MetricSet};
 
-use crate::backend::GpuError;
+use crate::backend::{Device as _, GpuError};
 use crate::gpus::{Gpu, GpuSet, ReadFn, ReadOutcome};
 
 /// The collector.
@@ -114,13 +116,26 @@ impl Collector for Info {
                 );
             }
         }
+        for g in &snap.gpus {
+            if let Some(age) = g.dev.as_ref().and_then(|d| d.age()) {
+                out.gauge(
+                    "gpu_cached_values_age_seconds",
+                    "Age of the GPU's values read in the background (energy, ECC/MIG mode, PCIe replays, BAR1, fans, NVLink, MIG devices, GPM).",
+                )
+                .sample(&g.labels(), age.as_secs_f64());
+            }
+        }
         let (set, outcomes) = self.gpus.read_each(ctx, "info", &self.probe);
         out.extend(set);
         for (g, o) in &outcomes {
-            if *o != ReadOutcome::Done {
-                *g.last_probe.lock().unwrap_or_else(|e| e.into_inner()) = Some(GpuError::Timeout);
-                up(out, g, Some(&GpuError::Timeout));
-            }
+            // A probe that returned has reported gpu_up itself.
+            let err = match o {
+                ReadOutcome::Failed("panic") => GpuError::Other("panic".into()),
+                ReadOutcome::Done | ReadOutcome::Failed(_) => continue,
+                ReadOutcome::TimedOut | ReadOutcome::Busy => GpuError::Timeout,
+            };
+            *g.last_probe.lock().unwrap_or_else(|e| e.into_inner()) = Some(err.clone());
+            up(out, g, Some(&err));
         }
         Ok(())
     }

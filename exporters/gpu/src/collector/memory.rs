@@ -1,7 +1,9 @@
-//! `memory` collector: frame buffer and BAR1 memory in bytes.
+//! `memory` collector: frame buffer and BAR1 memory in bytes. The driver sets part of the
+//! frame buffer aside (`gpu_memory_reserved_bytes`): used + free + reserved = total.
 
 use hpcmon_kit::MetricSet;
 
+use crate::backend::Device as _;
 use crate::gpus::Gpu;
 
 /// Reads one GPU.
@@ -24,6 +26,11 @@ pub fn read(gpu: &Gpu, out: &mut MetricSet) {
             "Free frame buffer memory in bytes.",
         )
         .sample(&l, m.free as f64);
+        out.gauge(
+            "gpu_memory_reserved_bytes",
+            "Frame buffer memory the driver sets aside, in bytes.",
+        )
+        .sample(&l, m.reserved as f64);
     }
     if let Some(m) = gpu.ok(dev.bar1_memory_info()) {
         out.gauge("gpu_bar1_memory_total_bytes", "Total BAR1 memory in bytes.")

@@ -6,6 +6,7 @@
 use hpcmon_kit::MetricSet;
 
 use super::ratio;
+use crate::backend::Device as _;
 use crate::gpus::Gpu;
 
 /// Reads one GPU.

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `info` | [`info`] | `gpu_nvml_up`, `gpu_nvml_up_reason`, `gpu_nvml_info`, `gpu_devices`, `gpu_info`, `gpu_up`, `gpu_up_reason` |
 //! | `utilization` | [`utilization`] | `gpu_utilization_ratio`, `gpu_memory_utilization_ratio`, `gpu_encoder_utilization_ratio`, `gpu_decoder_utilization_ratio` |
-//! | `memory` | [`memory`] | `gpu_memory_{total,used,free}_bytes`, `gpu_bar1_memory_{total,used,free}_bytes` |
+//! | `memory` | [`memory`] | `gpu_memory_{total,used,free,reserved}_bytes`, `gpu_bar1_memory_{total,used,free}_bytes` |
 //! | `temperature` | [`temperature`] | `gpu_temperature_celsius`, `gpu_memory_temperature_celsius`, `gpu_temperature_{slowdown,shutdown}_threshold_celsius` |
 //! | `fan` | [`fan`] | `gpu_fan_speed_ratio` |
 //! | `power` | [`power`] | `gpu_power_usage_watts`, `gpu_power_limit_watts`, `gpu_energy_joules_total` |
@@ -17,13 +17,20 @@
 //! | `ecc` | [`ecc`] | `gpu_ecc_mode_enabled`, `gpu_ecc_errors_total`, `gpu_retired_pages`, `gpu_retired_pages_pending`, `gpu_remapped_rows`, `gpu_remapped_rows_pending`, `gpu_remapped_rows_failure` |
 //! | `pcie` | [`pcie`] | `gpu_pcie_replays_total`, `gpu_pcie_link_{generation,width}`, `gpu_pcie_link_max_{generation,width}`, `gpu_pcie_throughput_bytes_per_second` (with `--gpu.pcie-throughput`) |
 //! | `nvlink` | [`nvlink`] | `gpu_nvlink_up`, `gpu_nvlink_errors_total` |
-//! | `processes` | [`processes`] | `gpu_processes`, `gpu_processes_memory_used_bytes` |
+//! | `processes` | [`processes`] | `gpu_processes`, `gpu_processes_memory_used_bytes`, `gpu_process_memory_bytes`, `gpu_process_series_dropped` |
 //! | `mig` | [`mig`] | `gpu_mig_mode_enabled`, `gpu_mig_info`, `gpu_mig_memory_{total,used,free}_bytes`, `gpu_mig_utilization_ratio` |
-//! | `xid` | [`xid`] | `gpu_xid_errors_total`, `gpu_last_xid`, `gpu_last_xid_timestamp_seconds`, `gpu_xid_event_watch_up` |
-//! | `slurm_job` | [`slurm_job`] | `gpu_slurm_job_info` |
+//! | `gpm` (off by default) | [`gpm`] | `gpu_gpm_*_ratio`, `gpu_mig_gpm_*_ratio` |
+//! | `xid` | [`xid`] | `gpu_xid_errors_total`, `gpu_last_xid`, `gpu_last_xid_timestamp_seconds`, `gpu_xid_event_watch_up`, `gpu_xid_event_watched`, `gpu_xid_event_watched_reason` |
+//! | `slurm_job` | [`slurm_job`] | `gpu_slurm_job_info`, `gpu_slurm_job_memory_used_bytes` |
+//!
+//! Every per-device collector also reports `gpu_field_unavailable{uuid,collector,field,reason}`
+//! for the fields NVML refused (e.g. `no_permission` when not running as root), and fails
+//! (`gpu_scrape_collector_success 0`) when no GPU answered or every field of every GPU
+//! failed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hpcmon_kit::{Collector, CollectorSpec, Context, MetricSet};
 
@@ -32,6 +39,7 @@ use crate::gpus::{Gpu, GpuSet, ReadFn, ReadOutcome};
 pub mod clocks;
 pub mod ecc;
 pub mod fan;
+pub mod gpm;
 pub mod info;
 pub mod memory;
 pub mod mig;
@@ -67,8 +75,16 @@ pub const SPECS: &[CollectorSpec] = &[
         "PCIe link, replay counter (and throughput with --gpu.pcie-throughput)",
     ),
     spec("nvlink", "NVLink state and error counters"),
-    spec("processes", "running compute processes and their memory"),
+    spec(
+        "processes",
+        "running compute processes and their memory, per GPU and per process",
+    ),
     spec("mig", "MIG mode and MIG devices"),
+    CollectorSpec {
+        name: "gpm",
+        default_enabled: false,
+        help: "GPM activity ratios (SM, tensor, DRAM, ...) of GPUs and MIG instances (Hopper and newer)",
+    },
     spec("xid", "XID errors from the NVML event thread"),
     spec(
         "slurm_job",
@@ -96,13 +112,41 @@ pub struct Config {
     #[arg(long = "path.procfs", value_name = "DIR", default_value = "/proc")]
     pub procfs: PathBuf,
 
-    /// Also report PCIe throughput (NVML samples it for 20 ms per direction per GPU).
+    /// Also report PCIe throughput (NVML samples it for 20 ms per direction per GPU; read in
+    /// the background like the other slow values).
     #[arg(long = "gpu.pcie-throughput")]
     pub pcie_throughput: bool,
+
+    /// How often the slow NVML values (energy, ECC and MIG mode, PCIe replays, BAR1, fans,
+    /// NVLink, MIG devices, PCIe throughput, GPM) are read in the background; scrapes serve
+    /// the last reading (at most three intervals old).
+    #[arg(long = "gpu.refresh-interval", value_name = "DURATION", default_value = "5s", value_parser = parse_interval)]
+    pub refresh_interval: Duration,
+
+    /// Most processes per GPU exported in `gpu_process_memory_bytes` (those using the most
+    /// memory); the rest are counted in `gpu_process_series_dropped`.
+    #[arg(
+        long = "gpu.process-series-limit",
+        value_name = "N",
+        default_value_t = 64
+    )]
+    pub process_series_limit: usize,
 
     /// Test and benchmark only: serve N scripted fake H100s instead of loading NVML.
     #[arg(long = "gpu.fake-devices", value_name = "N", hide = true)]
     pub fake_devices: Option<u32>,
+
+    /// Test and benchmark only: the fake GPUs take as long per NVML call as a real H200 did.
+    #[arg(long = "gpu.fake-latency", hide = true)]
+    pub fake_latency: bool,
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = hpcmon_kit::duration::parse(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_millis(10) {
+        return Err("at least 10ms".into());
+    }
+    Ok(d)
 }
 
 impl Default for Config {
@@ -111,7 +155,21 @@ impl Default for Config {
             job_map_dir: None,
             procfs: PathBuf::from("/proc"),
             pcie_throughput: false,
+            refresh_interval: Duration::from_secs(5),
+            process_series_limit: 64,
             fake_devices: None,
+            fake_latency: false,
+        }
+    }
+}
+
+impl Config {
+    /// What the GPUs read in the background, given the enabled collectors.
+    pub fn cache_options(&self, enabled: &[&str]) -> crate::cache::CacheOptions {
+        crate::cache::CacheOptions {
+            refresh_interval: self.refresh_interval,
+            pcie_throughput: self.pcie_throughput && enabled.contains(&"pcie"),
+            gpm: enabled.contains(&"gpm"),
         }
     }
 }
@@ -134,8 +192,14 @@ pub fn build(name: &str, cfg: &Config, gpus: &Arc<GpuSet>) -> anyhow::Result<Arc
             PerDevice::shared(g, "pcie", move |gpu, out| pcie::read(gpu, out, throughput))
         }
         "nvlink" => per_device(g, "nvlink", nvlink::read),
-        "processes" => per_device(g, "processes", processes::read),
+        "processes" => {
+            let limit = cfg.process_series_limit;
+            PerDevice::shared(g, "processes", move |gpu, out| {
+                processes::read(gpu, out, limit)
+            })
+        }
         "mig" => per_device(g, "mig", mig::read),
+        "gpm" => per_device(g, "gpm", gpm::read),
         "xid" => Arc::new(xid::Xid::new(g)),
         "slurm_job" => Arc::new(slurm_job::SlurmJob::new(g, cfg)),
         other => anyhow::bail!("unknown collector {other}"),
@@ -180,11 +244,25 @@ impl Collector for PerDevice {
     }
 }
 
-/// Fails the collector only when no GPU could be read at all (some GPUs read is a partial
-/// success: the hung ones are reported by `gpu_up{reason="timeout"}`).
+/// Fails the collector only when no GPU gave anything: every read timed out, was still
+/// busy, or had every field fail (some GPUs read is a partial success: the others are
+/// reported by `gpu_up` and `gpu_field_unavailable`).
 pub fn check_outcomes(outcomes: &[(Arc<Gpu>, ReadOutcome)]) -> anyhow::Result<()> {
     if !outcomes.is_empty() && outcomes.iter().all(|(_, o)| *o != ReadOutcome::Done) {
-        anyhow::bail!("no GPU answered in time ({} tried)", outcomes.len());
+        let why: std::collections::BTreeSet<&str> = outcomes
+            .iter()
+            .map(|(_, o)| match o {
+                ReadOutcome::Done => "done",
+                ReadOutcome::Failed(r) => r,
+                ReadOutcome::TimedOut => "timeout",
+                ReadOutcome::Busy => "previous read still running",
+            })
+            .collect();
+        anyhow::bail!(
+            "no GPU answered ({} tried: {})",
+            outcomes.len(),
+            why.into_iter().collect::<Vec<_>>().join(", ")
+        );
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use hpcmon_kit::MetricSet;
 
-use crate::backend::{NvLinkError, NVLINK_MAX_LINKS};
+use crate::backend::{Device as _, NvLinkError, NVLINK_MAX_LINKS};
 use crate::gpus::Gpu;
 
 /// Reads one GPU.

@@ -1,10 +1,11 @@
 //! `pcie` collector: PCIe link generation and width (current and maximum), the replay
 //! counter, and with `--gpu.pcie-throughput` the throughput in bytes per second (NVML
-//! samples it for 20 ms per direction, so it is off by default).
+//! samples it for 20 ms per direction, so it is off by default, and read in the background
+//! like the other slow values).
 
 use hpcmon_kit::MetricSet;
 
-use crate::backend::PcieDirection;
+use crate::backend::{Device as _, PcieDirection};
 use crate::gpus::Gpu;
 
 /// Reads one GPU.
@@ -20,23 +21,25 @@ pub fn read(gpu: &Gpu, out: &mut MetricSet, throughput: bool) {
             .sample(&l, f64::from(k.generation));
         out.gauge("gpu_pcie_link_width", "Current PCIe link width (lanes).")
             .sample(&l, f64::from(k.width));
+    }
+    if let Some(k) = gpu.ok(dev.pcie_link_max()) {
         out.gauge(
             "gpu_pcie_link_max_generation",
             "Maximum PCIe link generation.",
         )
-        .sample(&l, f64::from(k.max_generation));
+        .sample(&l, f64::from(k.generation));
         out.gauge(
             "gpu_pcie_link_max_width",
             "Maximum PCIe link width (lanes).",
         )
-        .sample(&l, f64::from(k.max_width));
+        .sample(&l, f64::from(k.width));
     }
     if throughput {
         for (d, dl) in [(PcieDirection::Tx, "tx"), (PcieDirection::Rx, "rx")] {
             if let Some(kb) = gpu.ok(dev.pcie_throughput(d)) {
                 out.gauge(
                     "gpu_pcie_throughput_bytes_per_second",
-                    "PCIe throughput over a 20 ms sample, in bytes per second.",
+                    "PCIe throughput over a 20 ms sample (taken in the background), in bytes per second.",
                 )
                 .sample(
                     &[("uuid", &gpu.uuid), ("direction", dl)],

@@ -3,6 +3,7 @@
 
 use hpcmon_kit::MetricSet;
 
+use crate::backend::Device as _;
 use crate::gpus::Gpu;
 
 /// Reads one GPU.

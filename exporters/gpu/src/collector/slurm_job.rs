@@ -1,6 +1,7 @@
 //! `slurm_job` collector: which Slurm job uses which GPU, as one join series per (GPU, job):
-//! `gpu_slurm_job_info{uuid,jobid,user,account} 1` (`account` is empty when unknown).
-//! Join it onto any GPU family, e.g.
+//! `gpu_slurm_job_info{uuid,jobid,user,account} 1` (`account` is empty when unknown), and the
+//! device memory each job's processes use on the GPU, `gpu_slurm_job_memory_used_bytes{uuid,jobid}`.
+//! Join them onto any GPU family, e.g.
 //! `gpu_utilization_ratio * on(uuid) group_left(jobid,user) gpu_slurm_job_info`.
 //!
 //! Two sources, merged per job id:
@@ -15,23 +16,33 @@
 //!    job: `JOBID [UID|USER [ACCOUNT]]` — dcgm-exporter writes bare job ids, Princeton's
 //!    jobstats `JOBID UID`; `jobid=.. user=.. account=..` also works. This attributes a GPU
 //!    that is allocated to a job but runs no process. See `contrib/prolog.sh`.
+//!
+//! A process's memory counts for the job of its cgroup; a process in no Slurm cgroup counts
+//! for the GPU's job when the GPU has exactly one. Only the NVML reads (processes, MIG
+//! devices) run on the GPU's worker thread; the `/proc` and mapping-file reads and the
+//! uid → user name lookups (NSS, possibly LDAP; cached for ten minutes) run on the
+//! collector's own thread, so a slow filesystem or directory server delays this collector
+//! only, never the GPU's other reads.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::{Arc, LazyLock};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use hpcmon_kit::{Collector, Context, MetricSet};
 use regex::Regex;
 
 use super::check_outcomes;
-use crate::gpus::{Gpu, GpuSet, ReadFn};
+use crate::backend::{Device as _, Process};
+use crate::gpus::{unavailable, Gpu, GpuSet};
 
 /// A job using a GPU.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct JobRef {
     /// Slurm job id (`42`, or `42_7` for an array task).
     pub jobid: String,
-    /// User name (or numeric uid when it cannot be resolved; empty if unknown).
+    /// User name, or numeric uid (resolved to a name by the collector when it can be;
+    /// empty if unknown).
     pub user: String,
     /// Account (empty if unknown).
     pub account: String,
@@ -45,7 +56,8 @@ static CG_UID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"/uid_([0-9]+)(?:/|$)").expect("valid regex"));
 
 /// Parses a mapping file: one job per line, `JOBID [UID|USER [ACCOUNT]]` or
-/// `jobid=.. user=.. account=..`. Lines that do not start with a job id are ignored.
+/// `jobid=.. user=.. account=..`. Lines that do not start with a job id are ignored. A
+/// numeric uid is kept as it is (the collector resolves it).
 pub fn parse_map_file(content: &str) -> Vec<JobRef> {
     let mut out = Vec::new();
     for line in content.lines() {
@@ -60,7 +72,7 @@ pub fn parse_map_file(content: &str) -> Vec<JobRef> {
                     match k {
                         "jobid" | "job" | "SLURM_JOB_ID" => j.jobid = v.to_string(),
                         "user" | "SLURM_JOB_USER" => j.user = v.to_string(),
-                        "uid" | "SLURM_JOB_UID" if j.user.is_empty() => j.user = user_name(v),
+                        "uid" | "SLURM_JOB_UID" if j.user.is_empty() => j.user = v.to_string(),
                         "account" | "SLURM_JOB_ACCOUNT" => j.account = v.to_string(),
                         _ => {}
                     }
@@ -72,8 +84,8 @@ pub fn parse_map_file(content: &str) -> Vec<JobRef> {
             j.user = t
                 .next()
                 .filter(|u| *u != "-")
-                .map(user_name)
-                .unwrap_or_default();
+                .unwrap_or_default()
+                .to_string();
             j.account = t.next().unwrap_or_default().to_string();
         }
         if JOBID.is_match(&j.jobid) {
@@ -99,20 +111,68 @@ pub fn job_from_cgroup(content: &str) -> Option<(String, Option<u32>)> {
     None
 }
 
-/// A user name for a numeric uid (or the text itself when it is already a name).
-fn user_name(v: &str) -> String {
-    match v.parse::<u32>() {
-        Ok(uid) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_else(|| uid.to_string()),
-        Err(_) => v.to_string(),
+/// Looks up user names by uid, remembering answers (and misses) for ten minutes, so an NSS
+/// or LDAP lookup happens once per uid, not once per process per scrape.
+pub struct UserNames {
+    lookup: fn(u32) -> Option<String>,
+    cache: Mutex<HashMap<u32, (Option<String>, Instant)>>,
+}
+
+impl UserNames {
+    /// How long an answer is remembered.
+    pub const TTL: Duration = Duration::from_secs(600);
+    /// Most uids remembered (the cache starts over beyond).
+    pub const CAP: usize = 4096;
+
+    /// A cache over `lookup`.
+    pub fn new(lookup: fn(u32) -> Option<String>) -> Self {
+        UserNames {
+            lookup,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The user name of `uid`, or the uid as text when it has none.
+    pub fn name(&self, uid: u32) -> String {
+        let now = Instant::now();
+        if let Some((n, at)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&uid)
+        {
+            if now.duration_since(*at) < Self::TTL {
+                return n.clone().unwrap_or_else(|| uid.to_string());
+            }
+        }
+        let n = (self.lookup)(uid);
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.len() >= Self::CAP {
+            c.clear();
+        }
+        c.insert(uid, (n.clone(), now));
+        n.unwrap_or_else(|| uid.to_string())
+    }
+
+    /// `user` as a name: a numeric uid is looked up, a name is kept.
+    pub fn resolve(&self, user: &str) -> String {
+        match user.parse::<u32>() {
+            Ok(uid) => self.name(uid),
+            Err(_) => user.to_string(),
+        }
     }
 }
 
+/// The system's user database (NSS).
+pub fn getpwuid(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
 fn real_uid(procfs: &Path, pid: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(procfs.join(pid.to_string()).join("status")).ok()?;
+    let status = read_small(&procfs.join(pid.to_string()).join("status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
@@ -120,27 +180,17 @@ fn real_uid(procfs: &Path, pid: u32) -> Option<u32> {
         .and_then(|u| u.parse().ok())
 }
 
-/// The jobs whose processes run on `pids`, from their cgroups under `procfs`.
-pub fn jobs_from_pids(procfs: &Path, pids: &[u32]) -> Vec<JobRef> {
-    let mut out: Vec<JobRef> = Vec::new();
-    for pid in pids {
-        let Ok(cg) = std::fs::read_to_string(procfs.join(pid.to_string()).join("cgroup")) else {
-            continue;
-        };
-        let Some((jobid, uid)) = job_from_cgroup(&cg) else {
-            continue;
-        };
-        if out.iter().any(|j| j.jobid == jobid) {
-            continue;
-        }
-        let uid = uid.or_else(|| real_uid(procfs, *pid));
-        out.push(JobRef {
-            jobid,
-            user: uid.map(|u| user_name(&u.to_string())).unwrap_or_default(),
-            account: String::new(),
-        });
-    }
-    out
+/// The Slurm job of process `pid` (from its cgroup under `procfs`), with its user as a uid
+/// (cgroup v1 path, else the process's real uid).
+pub fn job_of_pid(procfs: &Path, pid: u32) -> Option<JobRef> {
+    let cg = read_small(&procfs.join(pid.to_string()).join("cgroup")).ok()?;
+    let (jobid, uid) = job_from_cgroup(&cg)?;
+    let uid = uid.or_else(|| real_uid(procfs, pid));
+    Some(JobRef {
+        jobid,
+        user: uid.map(|u| u.to_string()).unwrap_or_default(),
+        account: String::new(),
+    })
 }
 
 /// The jobs the mapping directory names for a GPU (by index, UUID, `INDEX.MIG` or one of
@@ -196,69 +246,131 @@ pub fn merge(map: Vec<JobRef>, procs: Vec<JobRef>) -> Vec<JobRef> {
     by.into_values().collect()
 }
 
+/// What the GPU's worker reads from NVML for the attribution.
+struct GpuData {
+    /// The compute processes (`None` when NVML would not list them).
+    procs: Option<Vec<Process>>,
+    /// The GPU's MIG device UUIDs.
+    migs: Vec<String>,
+}
+
+fn device_read(gpu: &Gpu, want_migs: bool) -> GpuData {
+    let Some(dev) = &gpu.dev else {
+        return GpuData {
+            procs: None,
+            migs: Vec::new(),
+        };
+    };
+    let migs = match want_migs && gpu.ok(dev.mig_enabled()) == Some(true) {
+        true => gpu
+            .ok(dev.mig_devices())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.uuid)
+            .collect(),
+        false => Vec::new(),
+    };
+    GpuData {
+        procs: gpu.ok(dev.compute_processes()),
+        migs,
+    }
+}
+
 /// The collector.
 pub struct SlurmJob {
     gpus: Arc<GpuSet>,
-    read: ReadFn,
+    procfs: PathBuf,
+    dir: Option<PathBuf>,
+    users: UserNames,
+    read: Arc<dyn Fn(&Gpu) -> GpuData + Send + Sync>,
 }
 
 impl SlurmJob {
     /// Attributes `gpus` using `cfg`'s procfs and mapping directory.
     pub fn new(gpus: Arc<GpuSet>, cfg: &super::Config) -> Self {
-        let procfs = cfg.procfs.clone();
-        let dir = cfg.job_map_dir.clone();
+        Self::with_user_lookup(gpus, cfg, getpwuid)
+    }
+
+    /// The same, with `lookup` for user names (tests count the lookups).
+    pub fn with_user_lookup(
+        gpus: Arc<GpuSet>,
+        cfg: &super::Config,
+        lookup: fn(u32) -> Option<String>,
+    ) -> Self {
+        let want_migs = cfg.job_map_dir.is_some();
         SlurmJob {
             gpus,
-            read: Arc::new(move |gpu, out| read(gpu, out, &procfs, dir.as_deref())),
+            procfs: cfg.procfs.clone(),
+            dir: cfg.job_map_dir.clone(),
+            users: UserNames::new(lookup),
+            read: Arc::new(move |gpu| device_read(gpu, want_migs)),
         }
     }
-}
 
-fn read(gpu: &Gpu, out: &mut MetricSet, procfs: &Path, dir: Option<&Path>) {
-    let Some(dev) = &gpu.dev else { return };
-    let map = match dir {
-        Some(d) => {
-            let migs: Vec<String> = match gpu.ok(dev.mig_enabled()) {
-                Some(true) => gpu
-                    .ok(dev.mig_devices())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|m| m.uuid)
-                    .collect(),
-                _ => Vec::new(),
-            };
-            jobs_from_map_dir(d, gpu.index, &gpu.uuid, &migs)
+    /// Attributes one GPU (runs on the collector's thread: filesystem and NSS only).
+    fn attribute(&self, gpu: &Gpu, data: &GpuData, out: &mut MetricSet) {
+        let map = match &self.dir {
+            Some(d) => jobs_from_map_dir(d, gpu.index, &gpu.uuid, &data.migs),
+            None => Vec::new(),
+        };
+        let procs = data.procs.as_deref().unwrap_or_default();
+        let pid_jobs: Vec<Option<JobRef>> = procs
+            .iter()
+            .map(|p| job_of_pid(&self.procfs, p.pid))
+            .collect();
+        let mut jobs = merge(map, pid_jobs.iter().flatten().cloned().collect());
+        for j in &mut jobs {
+            j.user = self.users.resolve(&j.user);
         }
-        None => Vec::new(),
-    };
-    let pids: Vec<u32> = gpu
-        .ok(dev.compute_processes())
-        .unwrap_or_default()
-        .iter()
-        .map(|p| p.pid)
-        .collect();
-    let procs = jobs_from_pids(procfs, &pids);
-    let f = out.gauge(
-        "gpu_slurm_job_info",
-        "A Slurm job using the GPU (from its processes' cgroups or the prolog's mapping directory).",
-    );
-    for j in merge(map, procs) {
-        f.sample(
-            &[
-                ("uuid", &gpu.uuid),
-                ("jobid", &j.jobid),
-                ("user", &j.user),
-                ("account", &j.account),
-            ],
-            1.0,
+        let f = out.gauge(
+            "gpu_slurm_job_info",
+            "A Slurm job using the GPU (from its processes' cgroups or the prolog's mapping directory).",
         );
+        for j in &jobs {
+            f.sample(
+                &[
+                    ("uuid", &gpu.uuid),
+                    ("jobid", &j.jobid),
+                    ("user", &j.user),
+                    ("account", &j.account),
+                ],
+                1.0,
+            );
+        }
+        if data.procs.is_none() {
+            return; // NVML would not list the processes: memory unknown.
+        }
+        let mut mem: BTreeMap<&str, u64> = jobs.iter().map(|j| (j.jobid.as_str(), 0)).collect();
+        let only = (jobs.len() == 1).then(|| jobs[0].jobid.as_str());
+        for (p, j) in procs.iter().zip(&pid_jobs) {
+            let job = j.as_ref().map(|j| j.jobid.as_str()).or(only);
+            if let (Some(job), Some(m)) = (job, p.used_memory) {
+                *mem.entry(job).or_insert(0) += m;
+            }
+        }
+        let f = out.gauge(
+            "gpu_slurm_job_memory_used_bytes",
+            "Device memory used on the GPU by the job's processes, in bytes.",
+        );
+        for (job, m) in mem {
+            f.sample(&[("uuid", &gpu.uuid), ("jobid", job)], m as f64);
+        }
     }
 }
 
 impl Collector for SlurmJob {
     fn collect(&self, ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let (set, outcomes) = self.gpus.read_each(ctx, "slurm_job", &self.read);
-        out.extend(set);
+        let reads = self
+            .gpus
+            .read_each_with(ctx, "slurm_job", self.read.clone());
+        let mut outcomes = Vec::with_capacity(reads.len());
+        for r in reads {
+            if let Some(data) = &r.value {
+                unavailable(out, &r.gpu, "slurm_job", &r.log);
+                self.attribute(&r.gpu, data, out);
+            }
+            outcomes.push((r.gpu, r.outcome));
+        }
         check_outcomes(&outcomes)
     }
 }

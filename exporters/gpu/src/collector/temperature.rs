@@ -3,7 +3,7 @@
 
 use hpcmon_kit::MetricSet;
 
-use crate::backend::TempThreshold;
+use crate::backend::{Device as _, TempThreshold};
 use crate::gpus::Gpu;
 
 /// Reads one GPU.

@@ -5,25 +5,50 @@ use std::time::Duration;
 
 use hpcmon_kit::{Collector, Context, MetricSet};
 
+use crate::cache::CacheOptions;
 use crate::fake::{FakeBackend, FakeWorld};
 use crate::gpus::{GpuSet, Options};
 
-/// Fast retries for tests.
+/// Fast retries for tests; slow values refreshed every second (tests that change them while
+/// running ask for faster).
 pub fn fast() -> Options {
     Options {
         retry_min: Duration::from_millis(10),
         retry_max: Duration::from_millis(40),
         health_interval: Duration::from_millis(20),
         event_retry: Duration::from_millis(20),
+        reinit_max: Duration::from_secs(10),
+        cache: CacheOptions {
+            refresh_interval: Duration::from_secs(1),
+            pcie_throughput: true,
+            gpm: true,
+        },
     }
 }
 
 /// A set over a fake world, initialised.
 pub fn set_with(world: FakeWorld) -> (FakeBackend, Arc<GpuSet>) {
+    set_with_opts(world, fast())
+}
+
+/// A set over a fake world with `opts`, initialised.
+pub fn set_with_opts(world: FakeWorld, opts: Options) -> (FakeBackend, Arc<GpuSet>) {
     let b = FakeBackend::new(world);
-    let set = GpuSet::new(Arc::new(b.clone()), fast());
+    let set = GpuSet::new(Arc::new(b.clone()), opts);
     let _ = set.init_now();
     (b, set)
+}
+
+/// Waits until `f` holds, or panics after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < end {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}");
 }
 
 /// Runs a collector once with a 2 s deadline and renders the text format.
@@ -52,6 +77,13 @@ pub fn sort_samples(set: &mut MetricSet) {
         }
     }
     *set = sorted;
+}
+
+/// The number of samples of family `name`.
+pub fn count(text: &str, name: &str) -> usize {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .count()
 }
 
 /// The value of the sample of `name` whose labels include all of `labels`.

@@ -4,7 +4,7 @@
 
 use hpcmon_kit::MetricSet;
 
-use crate::backend::THROTTLE_REASONS;
+use crate::backend::{Device as _, THROTTLE_REASONS};
 use crate::gpus::Gpu;
 
 /// Reads one GPU.
