@@ -1605,3 +1605,25 @@ fn fake_nvlinks_match_the_board() {
     assert_eq!(links(&w.gpus[2].uuid), 4);
     assert!(!t.contains("gpu_field_unavailable"), "{t}");
 }
+
+/// Pre-Ampere GPUs (V100, T4) retire pages instead of remapping rows: the family the GPU
+/// dashboard's "Remapped rows" panel also plots for them.
+#[test]
+fn gpus_that_retire_pages_report_them_by_cause() {
+    let mut w = FakeWorld::with_gpus(1);
+    w.gpus[0].errors.remove("retired_pages");
+    w.gpus[0].errors.remove("retired_pages_pending");
+    w.gpus[0].retired = (3, 1, true);
+    let u = w.gpus[0].uuid.clone();
+    let (_b, set) = set_with(w);
+    let (r, text) = render(&*col("ecc", &set));
+    r.unwrap();
+    golden("fake-retired-pages.prom", &text);
+    let cause = |c: &str| value(&text, "gpu_retired_pages", &[("uuid", &u), ("cause", c)]);
+    assert_eq!(cause("multiple_single_bit"), Some(3.0));
+    assert_eq!(cause("double_bit"), Some(1.0));
+    assert_eq!(
+        value(&text, "gpu_retired_pages_pending", &[("uuid", &u)]),
+        Some(1.0)
+    );
+}
