@@ -849,6 +849,9 @@ async fn job_view_rollups_and_dashboards_on_a_real_cgroup_cluster() {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        // The machine-room dashboard needs the UPS/PDU/Modbus stack this test does not run;
+        // exporters/ipmi/tests/room_live.rs live-checks it against real snmpd and pymodbus.
+        .filter(|p| p.file_name().is_some_and(|n| n != "room.json"))
         .collect();
     dashboards.sort();
     assert!(dashboards.len() >= 8, "dashboards/*.json: {dashboards:?}");
