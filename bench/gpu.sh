@@ -6,8 +6,10 @@
 # On a machine with an NVIDIA GPU: per-scrape wall time (median, p90) of the exporter on the
 # real NVML, per-call wall time of nvidia-smi asking for the same fields, the ratio
 # (target: scrape >= 10x faster), and the exporter's RSS (target < 20 MiB).
-# Without a GPU (CI): the same numbers for the exporter with no driver (gpu_nvml_up 0) and
-# with 8 scripted fake H100s (--gpu.fake-devices=8, test-only), and no ratio.
+# Without a GPU (CI): the same numbers for the exporter with no driver (gpu_nvml_up 0), with
+# 8 scripted fake H100s (--gpu.fake-devices=8, test-only), and with 8 fakes that take as
+# long per NVML call as a real H200 did (--gpu.fake-latency: energy counter 3.3 ms, each
+# maximum clock 1.4 ms, ...), and no ratio.
 # Prints numbers only; asserts nothing about timing.
 set -euo pipefail
 N="${1:-50}"
@@ -102,6 +104,7 @@ def bench_exporter(label, args, smi=None, fields=None):
             tm, tp90 = stats(theirs)
             print(f"  nvidia-smi call   median {tm*1e3:8.2f} ms   p90 {tp90*1e3:8.2f} ms  ({len(fields)} fields)")
             print(f"  ratio             nvidia-smi / scrape = {tm/m:.1f}x (target >= 10x)")
+        return m
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=10)
@@ -115,5 +118,10 @@ if gpu:
 else:
     print("no usable nvidia-smi / GPU here: exporter-only numbers, no ratio")
     bench_exporter("no GPU (gpu_nvml_up 0)", [])
-    bench_exporter("8 fake H100s (--gpu.fake-devices=8)", ["--gpu.fake-devices=8"])
+    plain = bench_exporter("8 fake H100s (--gpu.fake-devices=8)", ["--gpu.fake-devices=8"])
+    slow = bench_exporter("8 fake H100s with an H200's NVML latencies (--gpu.fake-latency)",
+                          ["--gpu.fake-devices=8", "--gpu.fake-latency"])
+    # Same work, same run: what the H200's slow calls (3.3 ms energy, 4 x 1.4 ms max clocks,
+    # ...) add to a scrape. ~1.0: nothing (they are read once or in the background).
+    print(f"ratio               fake-latency scrape / plain fake scrape = {slow/plain:.2f}")
 PY
