@@ -27,18 +27,22 @@
 //! Nothing here asserts on timings.
 
 mod alertmanager;
+mod chromium;
 mod daemon;
 mod http;
 mod pki;
 mod prometheus;
 pub mod slurm;
+mod victoria;
 
 pub use alertmanager::{alert, Alertmanager};
+pub use chromium::{dump_dom, table_rows};
 pub use daemon::{ChildGuard, Daemon};
 pub use http::{client, install_crypto_provider, ClientOptions};
 pub use pki::Pki;
 pub use prometheus::{first_value, Prometheus};
 pub use slurm::{ClusterLock, ClusterOptions, SlurmCluster};
+pub use victoria::VictoriaMetrics;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -173,9 +177,22 @@ pub async fn start_binary(
     args: &[String],
     env: &[(&str, &std::ffi::OsStr)],
 ) -> (Daemon, u16) {
+    let ready = client(&ClientOptions::default()).expect("building the readiness client");
+    start_binary_with_client(name, logs, args, env, &ready).await
+}
+
+/// [`start_binary`] for a binary behind `--web.config.file` (basic auth, TLS): `/-/ready`
+/// is polled with `ready` (which carries the credentials) over plain HTTP.
+pub async fn start_binary_with_client(
+    name: &str,
+    logs: &Path,
+    args: &[String],
+    env: &[(&str, &std::ffi::OsStr)],
+    ready: &reqwest::Client,
+) -> (Daemon, u16) {
     let log = logs.join(format!("{name}.log"));
     let bin = workspace_bin(name);
-    start_on_free_port(&log, |port| {
+    start_on_free_port_with(&log, ready, |port| {
         let mut cmd = Command::new(&bin);
         cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .args(args);
@@ -198,6 +215,16 @@ pub async fn start_binary(
 /// `spawn` gets the port and must log to `log`.
 pub async fn start_on_free_port(
     log: &Path,
+    spawn: impl FnMut(u16) -> Daemon,
+) -> anyhow::Result<(Daemon, u16)> {
+    let ready = client(&ClientOptions::default())?;
+    start_on_free_port_with(log, &ready, spawn).await
+}
+
+/// [`start_on_free_port`] polling `/-/ready` with the given client (credentials).
+pub async fn start_on_free_port_with(
+    log: &Path,
+    ready: &reqwest::Client,
     mut spawn: impl FnMut(u16) -> Daemon,
 ) -> anyhow::Result<(Daemon, u16)> {
     let mut attempt = 0;
@@ -206,7 +233,7 @@ pub async fn start_on_free_port(
         let port = free_port();
         let mut d = spawn(port);
         let url = format!("http://127.0.0.1:{port}/-/ready");
-        match d.wait_http(&url, Duration::from_secs(30)).await {
+        match d.wait_http_with(ready, &url, Duration::from_secs(30)).await {
             Ok(()) => return Ok((d, port)),
             Err(e) => {
                 let text = std::fs::read_to_string(log).unwrap_or_default();

@@ -9,7 +9,7 @@
 //! `gpu_field_unavailable`, and which Slurm job uses which GPU and how much of its memory
 //! (`gpu_slurm_job_info`, `gpu_slurm_job_memory_used_bytes`).
 //!
-//! - [`backend`]: the narrow trait over NVML; [`nvml`] implements it with `nvml-wrapper`
+//! - [`backend`](mod@backend): the narrow trait over NVML; [`nvml`] implements it with `nvml-wrapper`
 //!   (library loaded at run time), [`fake`] is the scripted fake the tests use.
 //! - [`cache`]: what is remembered per GPU between scrapes (static values, `NotSupported`
 //!   answers, slow values refreshed in the background), so a scrape pays only fast calls.
@@ -40,25 +40,21 @@ pub const META: hpcmon_kit::Meta = hpcmon_kit::Meta {
     default_listen: ":9835",
 };
 
-/// Builds the scraper for the enabled collectors over `gpus`.
-pub fn scraper(
-    enabled: &[&'static str],
-    cfg: &collector::Config,
-    gpus: &Arc<gpus::GpuSet>,
-) -> anyhow::Result<hpcmon_kit::Scraper> {
-    let mut s = hpcmon_kit::Scraper::new(META.namespace);
-    for name in enabled {
-        s.add(*name, collector::build(name, cfg, gpus)?);
-    }
-    Ok(s)
-}
+/// The exporter: who it is and its collectors.
+pub const EXPORTER: hpcmon_kit::registry::Exporter<collector::Config> =
+    hpcmon_kit::registry::Exporter {
+        meta: META,
+        registry: collector::REGISTRY,
+        ignored_flags: &[],
+        ignored_collectors: &[],
+    };
 
 /// The backend the flags ask for: real NVML, or (hidden, for benchmarks) scripted fakes.
-pub fn backend(cfg: &collector::Config) -> Arc<dyn backend::Backend> {
-    match cfg.fake_devices {
+pub fn backend(flags: &collector::GpuFlags) -> Arc<dyn backend::Backend> {
+    match flags.fake_devices {
         Some(n) => {
             let mut w = fake::FakeWorld::with_gpus(n);
-            if cfg.fake_latency {
+            if flags.fake_latency {
                 w.gpus = w
                     .gpus
                     .into_iter()
@@ -71,10 +67,14 @@ pub fn backend(cfg: &collector::Config) -> Arc<dyn backend::Backend> {
     }
 }
 
-/// The GPU set's options for these flags and enabled collectors.
-pub fn options(cfg: &collector::Config, enabled: &[&str]) -> gpus::Options {
+/// The GPU set's options for these flags and the collectors' flags (which say which
+/// collectors are enabled).
+pub fn options(
+    flags: &collector::GpuFlags,
+    collectors: &hpcmon_kit::registry::CollectorFlags,
+) -> gpus::Options {
     gpus::Options {
-        cache: cfg.cache_options(enabled),
+        cache: flags.cache_options(collectors),
         ..gpus::Options::default()
     }
 }

@@ -1,15 +1,16 @@
 use std::process::ExitCode;
 
-use hpcmon_gpu_exporter::{backend, collector, gpus, options, scraper, META};
+use hpcmon_gpu_exporter::collector::{Config, GpuFlags};
+use hpcmon_gpu_exporter::{backend, gpus, options, EXPORTER};
 use hpcmon_kit::{App, KitArgs};
 
-/// Command line: the kit's flags plus the collectors' settings.
+/// Command line: the kit's flags plus the exporter's (the collectors' come from the registry).
 #[derive(clap::Parser)]
 struct Cli {
     #[command(flatten)]
     kit: KitArgs,
     #[command(flatten)]
-    config: collector::Config,
+    gpu: GpuFlags,
 }
 
 fn main() -> ExitCode {
@@ -19,14 +20,21 @@ fn main() -> ExitCode {
     if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
         std::env::set_var("TOKIO_WORKER_THREADS", "2");
     }
-    hpcmon_kit::main::<Cli>(META, collector::SPECS, |cli, enabled| {
-        let set = gpus::GpuSet::new(backend(&cli.config), options(&cli.config, &enabled));
-        // Try once before serving so the first scrape already sees the GPUs; the background
-        // thread keeps retrying (and re-initialises after driver reloads).
-        if let Err(e) = set.init_now() {
-            tracing::warn!(reason = e.reason(), error = %e, "NVML not available yet; serving gpu_nvml_up 0 and retrying in the background");
-        }
-        set.start();
-        Ok(App::new(scraper(&enabled, &cli.config, &set)?))
-    })
+    EXPORTER.main::<Cli>(
+        |cli, collector_flags| {
+            // One GPU set for every collector.
+            let set = gpus::GpuSet::new(backend(&cli.gpu), options(&cli.gpu, &collector_flags));
+            // Try once before serving so the first scrape already sees the GPUs; the
+            // background thread keeps retrying (and re-initialises after driver reloads).
+            if let Err(e) = set.init_now() {
+                tracing::warn!(reason = e.reason(), error = %e, "NVML not available yet; serving gpu_nvml_up 0 and retrying in the background");
+            }
+            set.start();
+            Ok(Config {
+                gpus: set,
+                collector_flags,
+            })
+        },
+        |_cfg, scraper| Ok(App::new(scraper)),
+    )
 }

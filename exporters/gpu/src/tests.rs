@@ -12,21 +12,23 @@ use crate::backend::{GpuError, Process, RawXid, XidEvent};
 use crate::collector::testutil::{
     count, fast, render, render_with, set_with, set_with_opts, sort_samples, value, wait_until,
 };
-use crate::collector::{self, Config, SPECS};
+use crate::collector::{self, pcie, processes, slurm_job, Config, REGISTRY};
 use crate::fake::{FakeBackend, FakeGpu, FakeWorld};
 use crate::gpus::GpuSet;
 
 fn all() -> Vec<&'static str> {
-    SPECS.iter().map(|s| s.name).collect()
+    REGISTRY.iter().map(|r| r.name).collect()
 }
 
 fn col(name: &str, set: &Arc<GpuSet>) -> Arc<dyn Collector> {
-    collector::build(name, &Config::default(), set).unwrap()
+    collector::build(name, &Config::new(set.clone())).unwrap()
 }
 
-/// A full scrape through the kit's scraper, without the (timing) duration series.
-fn scrape(set: &Arc<GpuSet>, cfg: &Config, timeout: Duration) -> String {
-    let scraper = crate::scraper(&all(), cfg, set).unwrap();
+/// A full scrape of every collector through the kit's registry and scraper, without the
+/// (timing) duration series.
+fn scrape(cfg: &Config, timeout: Duration) -> String {
+    let mut scraper = hpcmon_kit::Scraper::new("gpu");
+    hpcmon_kit::registry::build_into(&mut scraper, REGISTRY, &all(), cfg).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -164,13 +166,15 @@ fn golden_full_output_two_gpus_one_in_mig_mode() {
         },
         1_700_000_100.0,
     );
-    let cfg = Config {
-        job_map_dir: Some(fx.map.clone()),
-        procfs: fx.procfs.clone(),
-        pcie_throughput: true,
-        ..Config::default()
-    };
-    let text = scrape(&set, &cfg, Duration::from_secs(5));
+    let cfg = Config::new(set.clone())
+        .with(slurm_job::Flags {
+            job_map_dir: Some(fx.map.clone()),
+            procfs: fx.procfs.clone(),
+        })
+        .with(pcie::Flags {
+            pcie_throughput: true,
+        });
+    let text = scrape(&cfg, Duration::from_secs(5));
     golden("fake-2gpu.prom", &text);
 
     // Spot checks in base units.
@@ -347,7 +351,7 @@ fn golden_full_output_two_gpus_one_in_mig_mode() {
         ),
         Some(1.0)
     );
-    for s in SPECS {
+    for s in REGISTRY {
         assert_eq!(
             value(
                 &text,
@@ -367,7 +371,7 @@ fn golden_no_gpu() {
     w.init_failures = u32::MAX;
     w.init_error = GpuError::LibraryNotFound;
     let (_b, set) = set_with(w);
-    let text = scrape(&set, &Config::default(), Duration::from_secs(2));
+    let text = scrape(&Config::new(set.clone()), Duration::from_secs(2));
     golden("no-gpu.prom", &text);
     assert_eq!(value(&text, "gpu_nvml_up", &[]), Some(0.0));
     assert_eq!(
@@ -743,12 +747,11 @@ fn allocated_gpu_without_processes_is_attributed_through_the_map_dir() {
     }
     let fx = fixture(&w);
     let (_b, set) = set_with(w.clone());
-    let cfg = Config {
+    let cfg = Config::new(set.clone()).with(slurm_job::Flags {
         job_map_dir: Some(fx.map.clone()),
         procfs: fx.procfs.clone(),
-        ..Config::default()
-    };
-    let c = collector::build("slurm_job", &cfg, &set).unwrap();
+    });
+    let c = collector::build("slurm_job", &cfg).unwrap();
     let (r, t) = render(&*c);
     r.unwrap();
     assert_eq!(
@@ -783,11 +786,11 @@ fn processes_are_attributed_through_their_cgroups() {
     let w = two_gpu_world();
     let fx = fixture(&w);
     let (_b, set) = set_with(w.clone());
-    let cfg = Config {
+    let cfg = Config::new(set.clone()).with(slurm_job::Flags {
         procfs: fx.procfs.clone(),
-        ..Config::default()
-    };
-    let (_, t) = render(&*collector::build("slurm_job", &cfg, &set).unwrap());
+        ..Default::default()
+    });
+    let (_, t) = render(&*collector::build("slurm_job", &cfg).unwrap());
     assert_eq!(
         value(
             &t,
@@ -965,15 +968,14 @@ fn a_scrape_pays_no_slow_nvml_call_after_the_first() {
             .iter()
             .all(|g| g.dev.as_ref().is_some_and(|d| d.refreshes() >= 1))
     });
-    let cfg = Config {
+    let cfg = Config::new(set.clone()).with(pcie::Flags {
         pcie_throughput: true,
-        ..Config::default()
-    };
-    let first = scrape(&set, &cfg, Duration::from_secs(10));
+    });
+    let first = scrape(&cfg, Duration::from_secs(10));
     let after_first: Vec<u64> = SLOW.iter().map(|m| scrape_path_calls(&b, m)).collect();
     let energy_in_refresh = b.read(|w| w.calls("total_energy", |t| t.ends_with("-refresh")));
     for _ in 0..5 {
-        let t = scrape(&set, &cfg, Duration::from_secs(10));
+        let t = scrape(&cfg, Duration::from_secs(10));
         assert_eq!(
             value(&t, "gpu_energy_joules_total", &[]),
             value(&first, "gpu_energy_joules_total", &[])
@@ -1108,10 +1110,22 @@ fn gpm_gives_utilisation_for_whole_gpus_and_mig_instances() {
 
 #[test]
 fn gpm_is_off_by_default() {
-    assert!(!SPECS.iter().any(|s| s.name == "gpm" && s.default_enabled));
-    let opts = crate::options(&Config::default(), &["info", "memory"]);
+    assert!(!REGISTRY
+        .iter()
+        .any(|r| r.name == "gpm" && r.default_enabled));
+    let flags = collector::GpuFlags::default();
+    let mut collectors = hpcmon_kit::registry::CollectorFlags::default();
+    collectors.set(pcie::Flags {
+        pcie_throughput: true,
+    });
+    collectors.set_enabled(&["info", "memory"]);
+    let opts = crate::options(&flags, &collectors);
     assert!(!opts.cache.gpm);
-    assert!(crate::options(&Config::default(), &["gpm"]).cache.gpm);
+    // --gpu.pcie-throughput reads the throughput only while the pcie collector runs.
+    assert!(!opts.cache.pcie_throughput);
+    collectors.set_enabled(&["gpm", "pcie"]);
+    let opts = crate::options(&flags, &collectors);
+    assert!(opts.cache.gpm && opts.cache.pcie_throughput);
 }
 
 #[test]
@@ -1415,11 +1429,11 @@ fn slow_procfs_reads_do_not_mark_a_healthy_gpu_down() {
     let fifo = procfs.join("4242/cgroup");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
     let (_b, set) = set_with(w);
-    let cfg = Config {
+    let cfg = Config::new(set.clone()).with(slurm_job::Flags {
         procfs: procfs.clone(),
-        ..Config::default()
-    };
-    let slurm = collector::build("slurm_job", &cfg, &set).unwrap();
+        ..Default::default()
+    });
+    let slurm = collector::build("slurm_job", &cfg).unwrap();
     // The slurm_job collector blocks reading the FIFO (like a hung /proc or NSS lookup).
     let t = std::thread::spawn(move || render_with(&*slurm, Duration::from_secs(30)));
     std::thread::sleep(Duration::from_millis(200));
@@ -1452,12 +1466,15 @@ fn user_names_are_looked_up_once_per_uid() {
     let w = two_gpu_world();
     let fx = fixture(&w);
     let (_b, set) = set_with(w.clone());
-    let cfg = Config {
+    let cfg = Config::new(set.clone()).with(slurm_job::Flags {
         job_map_dir: Some(fx.map.clone()),
         procfs: fx.procfs.clone(),
-        ..Config::default()
-    };
-    let c = collector::slurm_job::SlurmJob::with_user_lookup(set, &cfg, counting_lookup);
+    });
+    let c = collector::slurm_job::SlurmJob::with_user_lookup(
+        set,
+        cfg.flags::<slurm_job::Flags>().unwrap(),
+        counting_lookup,
+    );
     let before = LOOKUPS.load(Ordering::SeqCst);
     for _ in 0..3 {
         let (r, t) = render(&c);
@@ -1498,11 +1515,10 @@ fn per_process_memory_is_capped_with_a_dropped_count() {
         }])
         .collect();
     let (_b, set) = set_with(w);
-    let cfg = Config {
+    let cfg = Config::new(set.clone()).with(processes::Flags {
         process_series_limit: 2,
-        ..Config::default()
-    };
-    let (r, t) = render(&*collector::build("processes", &cfg, &set).unwrap());
+    });
+    let (r, t) = render(&*collector::build("processes", &cfg).unwrap());
     r.unwrap();
     assert_eq!(value(&t, "gpu_processes", &[]), Some(6.0));
     assert_eq!(count(&t, "gpu_process_memory_bytes"), 2, "{t}");
@@ -1546,12 +1562,11 @@ fn per_job_memory_through_the_pid_map() {
     )
     .unwrap();
     let (_b, set) = set_with(w.clone());
-    let cfg = Config {
+    let cfg = Config::new(set.clone()).with(slurm_job::Flags {
         job_map_dir: Some(fx.map.clone()),
         procfs: fx.procfs.clone(),
-        ..Config::default()
-    };
-    let (r, t) = render(&*collector::build("slurm_job", &cfg, &set).unwrap());
+    });
+    let (r, t) = render(&*collector::build("slurm_job", &cfg).unwrap());
     r.unwrap();
     let (u0, u1) = (w.gpus[0].uuid.as_str(), w.gpus[1].uuid.as_str());
     assert_eq!(

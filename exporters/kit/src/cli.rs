@@ -24,14 +24,15 @@ pub struct KitArgs {
     pub listen_addresses: Vec<String>,
 
     /// Exporter-toolkit web config (TLS, basic auth); re-read when it changes.
-    #[arg(long = "web.config.file", value_name = "FILE")]
+    /// An empty value (`--web.config.file=`, node_exporter's default) means none.
+    #[arg(long = "web.config.file", value_name = "FILE", value_parser = parse_path_allow_empty)]
     pub web_config_file: Option<PathBuf>,
 
     /// Path under which metrics are served.
     #[arg(long = "web.telemetry-path", default_value = "/metrics")]
     pub telemetry_path: String,
 
-    /// Maximum number of scrapes served at once; more get 503.
+    /// Maximum number of scrapes served at once; more get 503. 0: no limit.
     #[arg(long = "web.max-requests", default_value_t = 40)]
     pub max_requests: usize,
 
@@ -62,6 +63,17 @@ pub struct KitArgs {
     /// Log line format.
     #[arg(long = "log.format", value_enum, default_value = "logfmt")]
     pub log_format: LogFormat,
+
+    /// Leave out the metrics about the exporter process itself (process_*).
+    #[arg(
+        id = "web.disable-exporter-metrics",
+        long = "web.disable-exporter-metrics"
+    )]
+    pub disable_exporter_metrics: bool,
+}
+
+fn parse_path_allow_empty(s: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(s))
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
@@ -86,6 +98,7 @@ pub fn with_collector_flags(mut cmd: Command, specs: &[CollectorSpec]) -> Comman
                 Arg::new(on.clone())
                     .long(on.clone())
                     .action(ArgAction::SetTrue)
+                    .overrides_with(off.clone())
                     .help(format!(
                         "Enable the {} collector: {} (default: {})",
                         s.name,
@@ -105,6 +118,33 @@ pub fn with_collector_flags(mut cmd: Command, specs: &[CollectorSpec]) -> Comman
                     .hide(true)
                     .overrides_with(on),
             );
+    }
+    cmd
+}
+
+/// Adds kingpin's negation `--no-X` (hidden) for every switch `--X` that lacks one, so that
+/// command lines written for a Go exporter (`--no-collector.cpu.guest`,
+/// `--no-web.disable-exporter-metrics`) parse. The later of the two wins, as in kingpin.
+pub fn with_kingpin_negations(mut cmd: Command) -> Command {
+    let longs: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_owned))
+        .collect();
+    let switches: Vec<(String, String)> = cmd
+        .get_arguments()
+        .filter(|a| matches!(a.get_action(), ArgAction::SetTrue))
+        .filter_map(|a| Some((a.get_id().to_string(), a.get_long()?.to_owned())))
+        .filter(|(_, long)| !long.starts_with("no-") && !longs.contains(&format!("no-{long}")))
+        .collect();
+    for (id, long) in switches {
+        let neg = format!("no-{long}");
+        cmd = cmd.mut_arg(&id, |a| a.overrides_with(neg.clone())).arg(
+            Arg::new(neg.clone())
+                .long(neg)
+                .action(ArgAction::SetTrue)
+                .hide(true)
+                .overrides_with(id),
+        );
     }
     cmd
 }
@@ -153,6 +193,36 @@ mod tests {
         let cmd = with_collector_flags(Command::new("t"), SPECS);
         let m = cmd.try_get_matches_from(args).unwrap();
         enabled_collectors(&m, SPECS)
+    }
+
+    #[test]
+    fn an_empty_web_config_file_means_none() {
+        #[derive(clap::Parser)]
+        struct A {
+            #[command(flatten)]
+            kit: KitArgs,
+        }
+        let a = <A as clap::Parser>::try_parse_from(["t", "--web.config.file="]).unwrap();
+        let holder = crate::webconfig::WebConfigHolder::new(a.kit.web_config_file).unwrap();
+        assert!(holder.current().tls.is_none());
+    }
+
+    #[test]
+    fn kingpin_negations_override_in_order() {
+        let cmd = with_kingpin_negations(with_collector_flags(Command::new("t"), SPECS));
+        let m = cmd
+            .clone()
+            .try_get_matches_from([
+                "t",
+                "--collector.disable-defaults",
+                "--no-collector.disable-defaults",
+            ])
+            .unwrap();
+        assert_eq!(enabled_collectors(&m, SPECS), vec!["cpu", "mem"]);
+        let m = cmd
+            .try_get_matches_from(["t", "--no-collector.cpu", "--collector.cpu"])
+            .unwrap();
+        assert_eq!(enabled_collectors(&m, SPECS), vec!["cpu", "mem"]);
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub struct Scraper {
     entries: Vec<Entry>,
     up_metric: Option<(String, String)>,
     lanes: Option<usize>,
+    /// Every collector the exporter has, enabled or not (for `collect[]` errors).
+    known: BTreeSet<String>,
 }
 
 /// One collector's call in one scrape.
@@ -123,6 +125,25 @@ struct Job {
 
 /// A collector's metrics, or its error with whatever partial metrics it still serves.
 type CollectResult = Result<MetricSet, (String, Option<MetricSet>)>;
+
+/// Where one scrape's lanes leave their results.
+struct Results {
+    /// One slot per selected collector; a lane fills the slot of each job it runs.
+    slots: std::sync::Mutex<Vec<Option<(CollectResult, Duration)>>>,
+    /// Jobs not finished yet; the lane that finishes the last one notifies `done`.
+    remaining: std::sync::atomic::AtomicUsize,
+    done: tokio::sync::Notify,
+    /// Set when the scrape stopped waiting (deadline): lanes start no further jobs.
+    abandoned: AtomicBool,
+}
+
+/// Tells the lanes to start no further jobs once the scrape stops waiting.
+struct AbandonOnDrop(Arc<Results>);
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.abandoned.store(true, Ordering::Release);
+    }
+}
 
 fn run_one(c: &dyn Collector, ctx: &Context) -> CollectResult {
     let mut out = MetricSet::new();
@@ -144,6 +165,7 @@ impl Scraper {
             entries: Vec::new(),
             up_metric: None,
             lanes: None,
+            known: BTreeSet::new(),
         }
     }
 
@@ -172,6 +194,31 @@ impl Scraper {
             last_error: std::sync::Mutex::new(None),
         });
         self
+    }
+
+    /// Declares every collector the exporter has, enabled or not, so that a `collect[]`
+    /// naming a disabled one is told apart from an unknown one ([`check_filter`]).
+    ///
+    /// [`check_filter`]: Self::check_filter
+    pub fn known_collectors<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> &mut Self {
+        self.known.extend(names.into_iter().map(str::to_owned));
+        self
+    }
+
+    /// Checks a `collect[]` filter as node_exporter does: every name must be an enabled
+    /// collector. The error reads `missing collector: NAME` or `disabled collector: NAME`.
+    pub fn check_filter(&self, only: &BTreeSet<String>) -> Result<(), String> {
+        for name in only {
+            if self.entries.iter().any(|e| &e.name == name) {
+                continue;
+            }
+            return Err(if self.known.contains(name) {
+                format!("disabled collector: {name}")
+            } else {
+                format!("missing collector: {name}")
+            });
+        }
+        Ok(())
     }
 
     /// Names of the registered collectors.
@@ -218,49 +265,61 @@ impl Scraper {
                 guard: BusyGuard(e.busy.clone()),
             });
         }
-        let mut results: Vec<Option<(CollectResult, Duration)>> = Vec::new();
-        results.resize_with(selected.len(), || None);
         let started: Vec<usize> = jobs.iter().map(|j| j.slot).collect();
         let n_jobs = jobs.len();
+        // Lanes store each result in its slot; the last one to finish wakes this task once
+        // (not once per collector). At the deadline the finished results are taken as they are.
+        let shared = Arc::new(Results {
+            slots: std::sync::Mutex::new((0..selected.len()).map(|_| None).collect()),
+            remaining: std::sync::atomic::AtomicUsize::new(n_jobs),
+            done: tokio::sync::Notify::new(),
+            abandoned: AtomicBool::new(false),
+        });
         if n_jobs > 0 {
             let lanes = self.lanes.unwrap_or(n_jobs).clamp(1, n_jobs);
             let queue = Arc::new(std::sync::Mutex::new(jobs.into_iter()));
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             for _ in 0..lanes {
                 let queue = queue.clone();
-                let tx = tx.clone();
+                let shared = shared.clone();
                 let cctx = ctx.clone();
                 tokio::task::spawn_blocking(move || loop {
+                    if shared.abandoned.load(Ordering::Acquire) {
+                        // The scrape gave up waiting; later jobs are not worth starting.
+                        break;
+                    }
                     let Some(job) = queue.lock().expect("job queue").next() else {
                         break;
                     };
                     let t0 = Instant::now();
                     let r = run_one(&*job.collector, &cctx);
+                    let d = t0.elapsed();
                     drop(job.guard);
-                    if tx.send((job.slot, r, t0.elapsed())).is_err() {
-                        // The scrape gave up waiting; later jobs are not worth starting.
-                        break;
+                    shared.slots.lock().expect("result slots")[job.slot] = Some((r, d));
+                    if shared.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        shared.done.notify_one();
                     }
                 });
             }
-            drop(tx);
+            // Also when this future is dropped (the client went away).
+            let _stop_lanes = AbandonOnDrop(shared.clone());
             let deadline = tokio::time::Instant::from_std(ctx.deadline);
-            let mut received = 0;
-            while received < n_jobs {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some((slot, r, d))) => {
-                        results[slot] = Some((r, d));
-                        received += 1;
-                    }
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            if received < n_jobs {
+            if tokio::time::timeout_at(deadline, shared.done.notified())
+                .await
+                .is_err()
+            {
                 // Deadline: jobs no lane has started yet are dropped (releasing their busy
                 // flags) rather than run for a scrape that no longer waits.
+                shared.abandoned.store(true, Ordering::Release);
                 queue.lock().expect("job queue").by_ref().for_each(drop);
             }
         }
+        let results: Vec<Option<(CollectResult, Duration)>> = shared
+            .slots
+            .lock()
+            .expect("result slots")
+            .iter_mut()
+            .map(Option::take)
+            .collect();
 
         let mut merged = MetricSet::new();
         let mut outcomes = Vec::with_capacity(selected.len());
@@ -501,6 +560,24 @@ mod tests {
         assert_eq!(success(&set, "fast"), Some(1.0));
         let slow = outcomes.iter().find(|o| o.name == "slow").unwrap();
         assert!(slow.error.as_deref().unwrap().contains("still running"));
+    }
+
+    #[test]
+    fn filter_names_must_be_enabled_collectors() {
+        let mut s = Scraper::new("t");
+        s.known_collectors(["a", "b", "off"])
+            .add("a", Arc::new(Fixed(1.0)))
+            .add("b", Arc::new(Fails));
+        let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(s.check_filter(&set(&["a", "b"])), Ok(()));
+        assert_eq!(
+            s.check_filter(&set(&["a", "off"])),
+            Err("disabled collector: off".to_string())
+        );
+        assert_eq!(
+            s.check_filter(&set(&["nonesuch"])),
+            Err("missing collector: nonesuch".to_string())
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,12 +10,17 @@
 //! - [`server`] — landing page, `/metrics` (text 0.0.4, or OpenMetrics when asked),
 //!   `/-/healthy`, `/-/ready`, TLS and basic auth from `--web.config.file`
 //!   ([`webconfig`]), bounded concurrent scrapes, SIGTERM shutdown.
+//! - [`registry`] — one table row per collector ([`registry::Registration`]): the
+//!   collector flags, the collectors' own flags and the scraper's entries derive from it.
+//! - [`sysfs`] — sysfs attribute reads (one `read(2)`; `openat(2)` under an open directory).
 //! - [`command`] — external commands with a hard deadline that kills the process group.
+//! - [`hostlist`] — Slurm host lists, expanded under a cap and compressed.
 //!
-//! An exporter's `main` is a call to [`main`]:
+//! An exporter is a table of collectors and a call to [`registry::Exporter::main`]:
 //!
 //! ```no_run
-//! use hpcmon_kit::{App, CollectorSpec, Meta, Scraper};
+//! use hpcmon_kit::registry::{CollectorFlags, Exporter, Registration};
+//! use hpcmon_kit::{App, Meta};
 //!
 //! #[derive(clap::Parser)]
 //! struct Args {
@@ -23,28 +28,44 @@
 //!     kit: hpcmon_kit::KitArgs,
 //! }
 //!
-//! const META: Meta = Meta {
-//!     namespace: "demo",
-//!     binary: "demo-exporter",
-//!     description: "Demonstrates the kit.",
-//!     version: "0.1.0",
-//!     default_listen: ":9999",
+//! /// What the collectors are built from.
+//! struct Config {
+//!     flags: CollectorFlags,
+//! }
+//!
+//! const EXPORTER: Exporter<Config> = Exporter {
+//!     meta: Meta {
+//!         namespace: "demo",
+//!         binary: "demo-exporter",
+//!         description: "Demonstrates the kit.",
+//!         version: "0.1.0",
+//!         default_listen: ":9999",
+//!     },
+//!     registry: &[] as &[Registration<Config>],
+//!     ignored_flags: &[],
+//!     ignored_collectors: &[],
 //! };
-//! const SPECS: &[CollectorSpec] = &[];
 //!
 //! fn main() -> std::process::ExitCode {
-//!     hpcmon_kit::main::<Args>(META, SPECS, |_args, _enabled| Ok(App::new(Scraper::new("demo"))))
+//!     EXPORTER.main::<Args>(
+//!         |_args, flags| Ok(Config { flags }),
+//!         |_cfg, scraper| Ok(App::new(scraper)),
+//!     )
 //! }
 //! ```
 
 pub mod cli;
 pub mod collector;
 pub mod command;
+mod connections;
 pub mod duration;
+pub mod hostlist;
 pub mod metrics;
 pub mod process;
+pub mod registry;
 pub mod server;
 pub mod slurm_text;
+pub mod sysfs;
 pub mod webconfig;
 
 pub use cli::KitArgs;
@@ -78,6 +99,31 @@ pub fn init_logging(level: &str, format: cli::LogFormat) {
     };
 }
 
+/// Raises the soft limit on open files to the hard limit, at most `max` (as the Go runtime
+/// does for Go exporters): an exporter that keeps kernel files open between scrapes
+/// ([`sysfs::KeptFile`]) next to `--web.max-connections` connections can pass the usual
+/// soft limit of 1024. Returns the soft limit now in force.
+pub fn raise_fd_limit(max: u64) -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let want = lim.rlim_max.min(max);
+    if lim.rlim_cur >= want {
+        return Ok(lim.rlim_cur);
+    }
+    lim.rlim_cur = want;
+    // SAFETY: setrlimit reads the struct we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(want)
+}
+
 /// Caps glibc's malloc arenas (one per thread by default, up to 8 × cores): an exporter does
 /// little allocation per scrape on short-lived blocking threads, and every extra arena keeps
 /// its own free memory resident. Measured on the node exporter: 14.0 → 11.0 MiB RSS, CPU
@@ -92,33 +138,36 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// Parses flags (the exporter's `A`, the kit's and the collector flags), sets up logging and
-/// the runtime, calls `build` with the parsed flags and the enabled collector names, and
-/// serves the returned [`App`] until SIGTERM. Returns the process exit code.
-pub fn main<A>(
-    meta: Meta,
-    specs: &[CollectorSpec],
-    build: impl FnOnce(A, Vec<&'static str>) -> anyhow::Result<App>,
-) -> std::process::ExitCode
-where
-    A: clap::Parser,
-{
-    let cmd = A::command()
+/// The exporter's command line before any collector flags: `A`'s flags (which flatten
+/// [`KitArgs`]) named, described and versioned after `meta`, listening on its default port.
+pub fn base_command<A: clap::CommandFactory>(meta: Meta) -> clap::Command {
+    A::command()
         .name(meta.binary)
         .about(meta.description)
         .version(meta.version)
-        .mut_arg("listen_addresses", |a| a.default_value(meta.default_listen));
-    let cmd = cli::with_collector_flags(cmd, specs);
-    let matches = cmd.get_matches();
-    let kit = match KitArgs::from_arg_matches(&matches) {
+        .mut_arg("listen_addresses", |a| a.default_value(meta.default_listen))
+}
+
+/// The part of [`registry::Exporter::main`] after parsing: `A` and the kit's flags from `matches`, logging,
+/// the runtime, `build`, then serving. Returns the process exit code.
+pub(crate) fn run_parsed<A, B>(
+    meta: Meta,
+    matches: &clap::ArgMatches,
+    enabled: Vec<&'static str>,
+    build: B,
+) -> std::process::ExitCode
+where
+    A: clap::Parser,
+    B: FnOnce(A) -> anyhow::Result<App>,
+{
+    let kit = match KitArgs::from_arg_matches(matches) {
         Ok(k) => k,
         Err(e) => e.exit(),
     };
-    let args = match A::from_arg_matches(&matches) {
+    let args = match A::from_arg_matches(matches) {
         Ok(a) => a,
         Err(e) => e.exit(),
     };
-    let enabled = cli::enabled_collectors(&matches, specs);
     init_logging(&kit.log_level, kit.log_format);
     limit_malloc_arenas();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -135,7 +184,7 @@ where
     };
     let r = rt.block_on(async move {
         tracing::info!(version = meta.version, collectors = ?enabled, "starting {}", meta.binary);
-        let app = build(args, enabled)?;
+        let app = build(args)?;
         server::serve(meta, &kit, app).await
     });
     finish_runtime(rt);
@@ -157,6 +206,20 @@ fn finish_runtime(rt: tokio::runtime::Runtime) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_fd_limit_is_raised_within_the_hard_limit() {
+        let soft = super::raise_fd_limit(4096).unwrap();
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we pass.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(lim.rlim_cur, soft);
+        assert!(soft >= lim.rlim_max.min(4096));
+        assert!(soft <= lim.rlim_max);
+    }
+
     #[test]
     fn runtime_shutdown_does_not_wait_for_a_stuck_blocking_task() {
         let (tx, rx) = std::sync::mpsc::channel();

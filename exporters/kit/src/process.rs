@@ -1,13 +1,21 @@
 //! The exporter's own process metrics (`process_*`, as client libraries expose them) and
 //! `<ns>_exporter_build_info`.
 
+use std::sync::LazyLock;
+
 use crate::metrics::MetricSet;
+use crate::sysfs::KeptFile;
+
+/// `/proc/self/{stat,limits,status}`, kept open between scrapes (see [`KeptFile`]).
+static SELF_STAT: LazyLock<KeptFile> = LazyLock::new(|| KeptFile::new("/proc/self/stat"));
+static SELF_LIMITS: LazyLock<KeptFile> = LazyLock::new(|| KeptFile::new("/proc/self/limits"));
+static SELF_STATUS: LazyLock<KeptFile> = LazyLock::new(|| KeptFile::new("/proc/self/status"));
 
 /// Adds `process_*` metrics for this process, read from `/proc/self`.
 pub fn add_process_metrics(out: &mut MetricSet) {
     let ticks = clock_ticks();
     let page = page_size();
-    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+    if let Ok(stat) = SELF_STAT.read_to_string() {
         // Fields after the command name, which is in parentheses and may contain spaces.
         if let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) {
             let f: Vec<&str> = rest.split_whitespace().collect();
@@ -51,7 +59,7 @@ pub fn add_process_metrics(out: &mut MetricSet) {
         out.gauge("process_open_fds", "Number of open file descriptors.")
             .sample(&[], rd.count() as f64);
     }
-    if let Ok(limits) = std::fs::read_to_string("/proc/self/limits") {
+    if let Ok(limits) = SELF_LIMITS.read_to_string() {
         if let Some(v) = limits
             .lines()
             .find(|l| l.starts_with("Max open files"))
@@ -81,7 +89,7 @@ pub fn add_process_metrics(out: &mut MetricSet) {
             .sample(&[], v);
         }
     }
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+    if let Ok(status) = SELF_STATUS.read_to_string() {
         if let Some(n) = status
             .lines()
             .find_map(|l| l.strip_prefix("Threads:"))

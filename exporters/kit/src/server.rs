@@ -13,13 +13,13 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use crate::cli::KitArgs;
 use crate::collector::Scraper;
+use crate::connections::{Admission, BusyCounter, Connections, Tracked};
 use crate::metrics::{self, MetricSet};
 use crate::webconfig::WebConfigHolder;
 
@@ -68,8 +68,10 @@ impl App {
 struct ScrapeState {
     meta: Meta,
     scraper: Arc<Scraper>,
-    limit: Semaphore,
+    /// `None`: `--web.max-requests=0`, no limit (as node_exporter).
+    limit: Option<Semaphore>,
     max_timeout: Duration,
+    exporter_metrics: bool,
 }
 
 /// The deadline for a scrape: the scraper's header minus a safety margin, capped by the flag.
@@ -96,15 +98,12 @@ pub fn scrape_timeout(headers: &HeaderMap, cap: Duration) -> Duration {
     }
 }
 
-/// node_exporter's `collect[]=NAME` filter from a query string.
+/// node_exporter's `collect[]=NAME` filter from a query string (names percent-decoded).
 fn collect_filter(uri: &Uri) -> Option<BTreeSet<String>> {
     let q = uri.query()?;
-    let set: BTreeSet<String> = q
-        .split('&')
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            (k == "collect[]" || k.eq_ignore_ascii_case("collect%5B%5D")).then(|| v.to_string())
-        })
+    let set: BTreeSet<String> = form_urlencoded::parse(q.as_bytes())
+        .filter(|(k, _)| k == "collect[]")
+        .map(|(_, v)| v.into_owned())
         .collect();
     (!set.is_empty()).then_some(set)
 }
@@ -114,18 +113,37 @@ async fn metrics_handler(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let Ok(_permit) = st.limit.try_acquire() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many concurrent scrapes (--web.max-requests)\n",
-        )
-            .into_response();
+    let only = collect_filter(&uri);
+    if let Some(only) = &only {
+        // As node_exporter: a filter naming anything but an enabled collector is refused.
+        if let Err(e) = st.scraper.check_filter(only) {
+            tracing::warn!(error = %e, "couldn't create filtered metrics handler");
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("Couldn't create filtered metrics handler: couldn't create collector: {e}"),
+            )
+                .into_response();
+        }
+    }
+    let _permit = match &st.limit {
+        Some(limit) => match limit.try_acquire() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many concurrent scrapes (--web.max-requests)\n",
+                )
+                    .into_response()
+            }
+        },
+        None => None,
     };
     let timeout = scrape_timeout(&headers, st.max_timeout);
-    let only = collect_filter(&uri);
     let (mut set, _) = st.scraper.scrape_only(timeout, only.as_ref()).await;
     let mut own = MetricSet::new();
-    crate::process::add_process_metrics(&mut own);
+    if st.exporter_metrics {
+        crate::process::add_process_metrics(&mut own);
+    }
     crate::process::add_build_info(st.meta.namespace, st.meta.version, &mut own);
     set.extend(own);
     metrics_response(set, &headers)
@@ -291,8 +309,9 @@ pub fn exporter_router(meta: Meta, kit: &KitArgs, app: App) -> Router {
     let st = Arc::new(ScrapeState {
         meta,
         scraper: app.scraper.clone(),
-        limit: Semaphore::new(kit.max_requests.max(1)),
+        limit: (kit.max_requests > 0).then(|| Semaphore::new(kit.max_requests)),
         max_timeout: kit.scrape_timeout,
+        exporter_metrics: !kit.disable_exporter_metrics,
     });
     let names: Vec<String> = app
         .scraper
@@ -345,6 +364,10 @@ pub async fn shutdown_signal() {
 
 /// Serves `router` on every listen address, with TLS and basic auth from the web config,
 /// until `shutdown` completes; then stops accepting and lets open requests finish (up to 5 s).
+///
+/// Uses the default [`ServerOptions`]: a binary that flattens [`KitArgs`] must call
+/// [`serve_router_opts`] with [`ServerOptions::from_kit`] instead, or its
+/// `--web.header-read-timeout` and `--web.max-connections` are ignored.
 pub async fn serve_router(
     listen: &[String],
     web_config: Option<std::path::PathBuf>,
@@ -357,7 +380,8 @@ pub async fn serve_router(
 /// Like [`serve_router`], plus `public` routes that are served with the same TLS but
 /// **without** the web config's basic auth: for endpoints that authenticate requests
 /// themselves (e.g. a webhook checking its own bearer token, so that write and read
-/// credentials are separate). Paths must not overlap with `router`'s.
+/// credentials are separate). Paths must not overlap with `router`'s. Default
+/// [`ServerOptions`], as [`serve_router`].
 pub async fn serve_router_with_public(
     listen: &[String],
     web_config: Option<std::path::PathBuf>,
@@ -455,14 +479,14 @@ pub async fn serve_listeners(
     // `Watcher`, so once the loops have stopped the handle can be unwrapped and shut down
     // (it used to be cloned into every connection, so shutdown never waited for them).
     let graceful = Arc::new(hyper_util::server::graceful::GracefulShutdown::new());
-    let open = Arc::new(Semaphore::new(opts.max_connections.max(1)));
+    let conns = Connections::new(opts.max_connections);
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
         let router = router.clone();
         let holder = holder.clone();
         let mut stop = stop_rx.clone();
         let graceful = graceful.clone();
-        let open = open.clone();
+        let conns = conns.clone();
         let opts = opts.clone();
         tasks.spawn(async move {
             let mut last_full_warning: Option<tokio::time::Instant> = None;
@@ -478,56 +502,33 @@ pub async fn serve_listeners(
                     },
                     _ = stop.changed() => break,
                 };
-                let Ok(permit) = open.clone().try_acquire_owned() else {
-                    // Closed at once: a flood of connections must not exhaust descriptors.
-                    drop(stream);
-                    let warn = match last_full_warning {
-                        None => true,
-                        Some(t) => t.elapsed() > Duration::from_secs(60),
-                    };
-                    if warn {
-                        last_full_warning = Some(tokio::time::Instant::now());
-                        tracing::warn!(
-                            max = opts.max_connections,
-                            "too many open connections (--web.max-connections); closing new ones"
-                        );
+                let mut ticket = match conns.admit() {
+                    Admission::Admitted(t) => t,
+                    Admission::AdmittedByEviction(t, gone) => {
+                        warn_full(&mut last_full_warning, opts.max_connections, false);
+                        // Accept no more until the evicted connection has closed: however
+                        // fast connections arrive, descriptors stay within the cap.
+                        let _ = tokio::time::timeout(Duration::from_secs(1), gone).await;
+                        t
                     }
-                    continue;
+                    Admission::Refused => {
+                        // Closed at once: a flood of connections must not exhaust descriptors.
+                        drop(stream);
+                        warn_full(&mut last_full_warning, opts.max_connections, true);
+                        continue;
+                    }
                 };
                 let _ = stream.set_nodelay(true);
                 let cfg = holder.current();
-                let svc = TowerToHyperService::new(router.clone());
+                let busy = ticket.busy_counter();
+                let svc = tracked_service(router.clone(), busy.clone());
                 let watcher = graceful.watcher();
-                let header_timeout = opts.header_read_timeout;
+                let opts = opts.clone();
                 tokio::spawn(async move {
-                    let _permit = permit;
-                    let mut builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    // Without a timer hyper silently disables its header read timeout.
-                    builder
-                        .http1()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(header_timeout);
-                    match &cfg.tls {
-                        Some(tls) => {
-                            let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
-                            let tls_stream =
-                                match tokio::time::timeout(header_timeout, acceptor.accept(stream))
-                                    .await
-                                {
-                                    Ok(Ok(s)) => s,
-                                    Ok(Err(e)) => {
-                                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                        return;
-                                    }
-                                    Err(_) => return,
-                                };
-                            let conn = builder.serve_connection(TokioIo::new(tls_stream), svc);
-                            let _ = watcher.watch(conn.into_owned()).await;
-                        }
-                        None => {
-                            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                            let _ = watcher.watch(conn.into_owned()).await;
+                    tokio::select! {
+                        _ = serve_connection(stream, peer, cfg, svc, busy, watcher, &opts) => {}
+                        _ = ticket.evicted() => {
+                            tracing::debug!(%peer, "idle connection closed to make room (--web.max-connections)");
                         }
                     }
                 });
@@ -551,6 +552,113 @@ pub async fn serve_listeners(
         );
     }
     Ok(())
+}
+
+/// Logs that the connection cap was reached, at most once a minute per listener.
+fn warn_full(last: &mut Option<tokio::time::Instant>, max: usize, refused: bool) {
+    if last.is_some_and(|t| t.elapsed() < Duration::from_secs(60)) {
+        return;
+    }
+    *last = Some(tokio::time::Instant::now());
+    if refused {
+        tracing::warn!(
+            max,
+            "every connection is serving a request (--web.max-connections); closing new ones"
+        );
+    } else {
+        tracing::warn!(
+            max,
+            "too many open connections (--web.max-connections); closing the oldest idle ones"
+        );
+    }
+}
+
+/// The largest request head (request line and headers) a client may send; a longer one
+/// gets 431. It bounds what a connection buffers before its head is complete.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 32 * 1024;
+
+/// `router` as a hyper service whose requests mark the connection busy until their
+/// response has been written (so that the connection cap never closes it mid-request).
+fn tracked_service(
+    router: Router,
+    busy: BusyCounter,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Send
+       + 'static {
+    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let guard = busy.enter();
+        let router = router.clone();
+        async move {
+            use http_body_util::BodyExt as _;
+            let resp = tower::ServiceExt::oneshot(router, req).await?;
+            Ok(resp.map(|body| {
+                axum::body::Body::new(body.map_frame(move |frame| {
+                    let _in_flight = &guard;
+                    frame
+                }))
+            }))
+        }
+    })
+}
+
+/// Serves one accepted connection: the TLS handshake (bounded by the header-read timeout)
+/// when the web config asks for TLS, then HTTP/1.1 with the header-read timeout and the
+/// head size limit, under the graceful-shutdown watcher.
+async fn serve_connection<S>(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    cfg: Arc<crate::webconfig::WebConfig>,
+    svc: S,
+    busy: BusyCounter,
+    watcher: hyper_util::server::graceful::Watcher,
+    opts: &ServerOptions,
+) where
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = Response,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let header_timeout = opts.header_read_timeout;
+    // HTTP/1.1 only, with hyper's own builder: hyper-util's auto builder first waits for a
+    // byte to tell HTTP/1 from HTTP/2, with no timeout, so a connection that sent nothing
+    // was never closed. Without a timer hyper silently disables its header read timeout.
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        // Bounds what an unfinished head buffers; max_header_size also catches a complete
+        // head that arrived in one larger read.
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+        .max_header_size(MAX_REQUEST_HEAD_BYTES);
+    match &cfg.tls {
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+            let tls_stream =
+                match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let io = TokioIo::new(Tracked::new(tls_stream, busy));
+            let conn = builder.serve_connection(io, svc);
+            let _ = watcher.watch(conn).await;
+        }
+        None => {
+            let io = TokioIo::new(Tracked::new(stream, busy));
+            let conn = builder.serve_connection(io, svc);
+            let _ = watcher.watch(conn).await;
+        }
+    }
 }
 
 /// Serves an exporter with the kit's flags until SIGTERM/SIGINT.
@@ -614,11 +722,14 @@ mod tests {
 
     #[test]
     fn collect_filter_parses_repeated_params() {
-        let u: Uri = "/metrics?collect[]=cpu&collect%5B%5D=meminfo&x=1"
+        let u: Uri = "/metrics?collect[]=cpu&collect%5B%5D=meminfo&x=1&collect[]=thermal%5Fzone"
             .parse()
             .unwrap();
         let f = collect_filter(&u).unwrap();
-        assert!(f.contains("cpu") && f.contains("meminfo") && f.len() == 2);
+        assert_eq!(
+            f.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["cpu", "meminfo", "thermal_zone"]
+        );
         assert!(collect_filter(&"/metrics".parse().unwrap()).is_none());
     }
 

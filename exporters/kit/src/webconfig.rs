@@ -366,6 +366,8 @@ fn load(path: &Path) -> anyhow::Result<WebConfig> {
 impl WebConfigHolder {
     /// Loads `path` (or no config: plain HTTP, no auth). Fails if the file is invalid.
     pub fn new(path: Option<PathBuf>) -> anyhow::Result<Self> {
+        // An empty path (`--web.config.file=`) is no web config, as in exporter-toolkit.
+        let path = path.filter(|p| !p.as_os_str().is_empty());
         let (cfg, stamp) = match &path {
             None => (WebConfig::default(), None),
             Some(p) => (load(p)?, stamp_of(p)),

@@ -76,6 +76,24 @@ async fn half_sent_request_is_closed_after_header_read_timeout() {
 }
 
 #[tokio::test]
+async fn connection_that_sends_nothing_is_closed_after_header_read_timeout() {
+    // hyper-util's auto builder waited for a first byte (to tell HTTP/1 from HTTP/2) with no
+    // timeout, before hyper's header-read timer started: such connections stayed forever.
+    let opts = ServerOptions {
+        header_read_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    };
+    let (addr, _stop, _done) = start(Router::new().route("/", get(|| async { "hi" })), opts);
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        read_to_close(&mut s, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "a connection that sent nothing was kept open"
+    );
+}
+
+#[tokio::test]
 async fn idle_keepalive_connection_is_closed() {
     let opts = ServerOptions {
         header_read_timeout: Duration::from_millis(300),
@@ -93,7 +111,9 @@ async fn idle_keepalive_connection_is_closed() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_cap_are_closed_at_once() {
+async fn at_the_connection_cap_a_new_client_replaces_the_oldest_idle_one() {
+    // Two connections that never finish their request head fill the cap; a scraper must
+    // still get in (it used to be closed at once, locked out by any idle flood).
     let opts = ServerOptions {
         max_connections: 2,
         ..ServerOptions::default()
@@ -104,24 +124,106 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         held.push(s);
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut third = TcpStream::connect(addr).await.unwrap();
-    assert!(
-        read_to_close(&mut third, Duration::from_secs(3))
-            .await
-            .is_some(),
-        "a connection beyond --web.max-connections was kept open"
-    );
-    // Freeing a slot lets the next one in.
-    drop(held.pop());
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
+    let got = read_to_close(&mut s, Duration::from_secs(5))
+        .await
+        .expect("the scraper's connection was kept open without an answer");
+    assert!(got.starts_with("HTTP/1.1 200"), "scraper got {got:?}");
+    // The oldest idle connection made room; the younger one is still open.
+    assert!(
+        read_to_close(&mut held[0], Duration::from_secs(5))
+            .await
+            .is_some(),
+        "the oldest idle connection was not closed"
+    );
+    assert!(
+        read_to_close(&mut held[1], Duration::from_millis(300))
+            .await
+            .is_none(),
+        "the younger idle connection was closed too"
+    );
+}
+
+#[tokio::test]
+async fn at_the_connection_cap_busy_connections_are_kept_and_new_ones_closed() {
+    let opts = ServerOptions {
+        max_connections: 2,
+        ..ServerOptions::default()
+    };
+    let router = Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            "done"
+        }),
+    );
+    let (addr, _stop, _done) = start(router, opts);
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        busy.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    let got = read_to_close(&mut third, Duration::from_secs(3))
+        .await
+        .expect("a connection beyond the cap of busy ones was kept open");
+    assert!(got.is_empty(), "{got:?}");
+    for mut s in busy {
+        let got = read_to_close(&mut s, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(
+            got.starts_with("HTTP/1.1 200") && got.ends_with("done"),
+            "a request in flight was cut to make room: {got:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_head_over_the_limit_gets_431_even_when_sent_unfinished() {
+    // The head limit bounds what an unfinished head makes the server buffer (hyper's
+    // default was ~400 KiB per connection).
+    let (addr, _stop, _done) = start(
+        Router::new().route("/", get(|| async { "hi" })),
+        ServerOptions::default(),
+    );
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    head.resize(hpcmon_kit::server::MAX_REQUEST_HEAD_BYTES + 4096, b'a');
+    let _ = s.write_all(&head).await;
+    let got = read_to_close(&mut s, Duration::from_secs(5))
+        .await
+        .expect("an unfinished head over the limit kept its connection open");
+    assert!(got.starts_with("HTTP/1.1 431"), "{got:?}");
+    // Complete heads over the limit, whatever the reads that deliver them.
+    for size in [
+        hpcmon_kit::server::MAX_REQUEST_HEAD_BYTES + 100,
+        hpcmon_kit::server::MAX_REQUEST_HEAD_BYTES + 12 * 1024,
+    ] {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+        head.resize(size, b'a');
+        head.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+        let _ = s.write_all(&head).await;
+        let got = read_to_close(&mut s, Duration::from_secs(5)).await.unwrap();
+        assert!(got.starts_with("HTTP/1.1 431"), "{size} bytes: {got:?}");
+    }
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut ok = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+    ok.resize(hpcmon_kit::server::MAX_REQUEST_HEAD_BYTES / 2, b'a');
+    ok.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    s.write_all(&ok).await.unwrap();
     let got = read_to_close(&mut s, Duration::from_secs(5)).await.unwrap();
-    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(got.starts_with("HTTP/1.1 200"), "{got:?}");
 }
 
 #[tokio::test]

@@ -12,10 +12,14 @@
 //! its process group) marks the collectors that need it unsuccessful
 //! (`slurm_scrape_collector_success 0`) while the last good data is still served, flagged by
 //! `slurm_collector_stale 1`.
+//!
+//! The same snapshot feeds Prometheus' HTTP service discovery of the cluster's nodes
+//! (`/sd/nodes`, [`sd`]).
 
 pub mod collector;
 pub mod parse;
 pub mod poller;
+pub mod sd;
 
 /// Who this exporter is.
 pub const META: hpcmon_kit::Meta = hpcmon_kit::Meta {

@@ -140,7 +140,10 @@ impl SourceState {
 
 struct Inner {
     flags: Flags,
-    sources: Vec<Source>,
+    /// Fixed when the poller starts (or at once by [`Poller::new`]).
+    sources: OnceLock<Vec<Source>>,
+    /// What the collectors built on an unstarted poller read ([`Poller::need`]).
+    needed: Mutex<Vec<Source>>,
     states: Mutex<BTreeMap<Source, SourceState>>,
     polls: AtomicU64,
     polled: Condvar,
@@ -156,9 +159,19 @@ impl Poller {
     /// A poller for `sources` that does not run anything by itself (tests feed it with
     /// [`ingest`](Self::ingest)).
     pub fn new(flags: Flags, sources: Vec<Source>) -> Self {
+        let p = Self::unstarted(flags);
+        let _ = p.0.sources.set(sources);
+        p
+    }
+
+    /// A poller whose sources are not fixed yet: each collector built on it declares what
+    /// it reads ([`need`](Self::need)), and [`start_needed`](Self::start_needed) runs
+    /// exactly those commands.
+    pub fn unstarted(flags: Flags) -> Self {
         Poller(Arc::new(Inner {
             flags,
-            sources,
+            sources: OnceLock::new(),
+            needed: Mutex::new(Vec::new()),
             states: Mutex::new(BTreeMap::new()),
             polls: AtomicU64::new(0),
             polled: Condvar::new(),
@@ -170,16 +183,48 @@ impl Poller {
     /// Creates the poller and starts its background task on the current tokio runtime.
     pub fn start(flags: Flags, sources: Vec<Source>) -> anyhow::Result<Self> {
         let p = Self::new(flags, sources);
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|e| anyhow::anyhow!("poller needs a tokio runtime: {e}"))?;
-        let bg = p.clone();
-        handle.spawn(async move { bg.run_forever().await });
+        p.spawn()?;
         Ok(p)
     }
 
-    /// The sources this poller runs.
+    /// Declares that a collector reads `sources` (before the poller starts; later
+    /// declarations change nothing).
+    pub fn need(&self, sources: &[Source]) {
+        if let Ok(mut n) = self.0.needed.lock() {
+            n.extend_from_slice(sources);
+        }
+    }
+
+    /// The sources declared with [`need`](Self::need) and `extra`, in [`Source::ALL`] order.
+    pub fn needed(&self, extra: &[Source]) -> Vec<Source> {
+        let n = self.0.needed.lock().map(|n| n.clone()).unwrap_or_default();
+        Source::ALL
+            .into_iter()
+            .filter(|s| n.contains(s) || extra.contains(s))
+            .collect()
+    }
+
+    /// Fixes the sources to those the collectors declared plus `extra` (e.g. what
+    /// `/sd/nodes` reads) and starts the background task on the current tokio runtime.
+    pub fn start_needed(&self, extra: &[Source]) -> anyhow::Result<()> {
+        self.0
+            .sources
+            .set(self.needed(extra))
+            .map_err(|_| anyhow::anyhow!("the poller's sources are fixed already"))?;
+        self.spawn()
+    }
+
+    fn spawn(&self) -> anyhow::Result<()> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|e| anyhow::anyhow!("poller needs a tokio runtime: {e}"))?;
+        let bg = self.clone();
+        handle.spawn(async move { bg.run_forever().await });
+        Ok(())
+    }
+
+    /// The sources this poller runs (none before it starts).
     pub fn sources(&self) -> &[Source] {
-        &self.0.sources
+        self.0.sources.get().map_or(&[], Vec::as_slice)
     }
 
     /// Completed polls so far.
@@ -296,7 +341,7 @@ impl Poller {
     }
 
     async fn detect_version(&self) {
-        if self.0.legacy_sinfo.get().is_some() || !self.0.sources.contains(&Source::Sinfo) {
+        if self.0.legacy_sinfo.get().is_some() || !self.sources().contains(&Source::Sinfo) {
             return;
         }
         let out = run(
@@ -325,7 +370,7 @@ impl Poller {
     pub async fn poll_once(&self, include_slow: bool) {
         self.detect_version().await;
         let mut set = tokio::task::JoinSet::new();
-        for &s in &self.0.sources {
+        for &s in self.sources() {
             if s.slow() && !include_slow {
                 continue;
             }

@@ -8,6 +8,11 @@ use crate::gpus::Gpu;
 
 const MHZ: f64 = 1e6;
 
+/// The `clocks` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    super::per_device(cfg, "clocks", read)
+}
+
 /// Reads one GPU.
 pub fn read(gpu: &Gpu, out: &mut MetricSet) {
     let Some(dev) = &gpu.dev else { return };

@@ -15,6 +15,11 @@ fn flag(b: bool) -> f64 {
     }
 }
 
+/// The `ecc` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    super::per_device(cfg, "ecc", read)
+}
+
 /// Reads one GPU.
 pub fn read(gpu: &Gpu, out: &mut MetricSet) {
     let Some(dev) = &gpu.dev else { return };

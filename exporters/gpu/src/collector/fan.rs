@@ -7,6 +7,11 @@ use super::ratio;
 use crate::backend::Device as _;
 use crate::gpus::Gpu;
 
+/// The `fan` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    super::per_device(cfg, "fan", read)
+}
+
 /// Reads one GPU.
 pub fn read(gpu: &Gpu, out: &mut MetricSet) {
     let Some(dev) = &gpu.dev else { return };

@@ -17,6 +17,11 @@ use hpcmon_kit::MetricSet;
 
 use crate::gpus::Gpu;
 
+/// The `gpm` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    super::per_device(cfg, "gpm", read)
+}
+
 /// Reads one GPU.
 pub fn read(gpu: &Gpu, out: &mut MetricSet) {
     let Some(dev) = &gpu.dev else { return };

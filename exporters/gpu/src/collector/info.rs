@@ -25,6 +25,11 @@ pub struct Info {
     probe: ReadFn,
 }
 
+/// The `info` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<Arc<dyn hpcmon_kit::Collector>> {
+    Ok(Arc::new(Info::new(cfg.gpus.clone())))
+}
+
 impl Info {
     /// Reports on `gpus`.
     pub fn new(gpus: Arc<GpuSet>) -> Self {

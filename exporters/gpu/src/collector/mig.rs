@@ -9,6 +9,11 @@ use super::ratio;
 use crate::backend::Device as _;
 use crate::gpus::Gpu;
 
+/// The `mig` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    super::per_device(cfg, "mig", read)
+}
+
 /// Reads one GPU.
 pub fn read(gpu: &Gpu, out: &mut MetricSet) {
     let Some(dev) = &gpu.dev else { return };

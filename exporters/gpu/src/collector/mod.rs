@@ -27,12 +27,18 @@
 //! for the fields NVML refused (e.g. `no_permission` when not running as root), and fails
 //! (`gpu_scrape_collector_success 0`) when no GPU answered or every field of every GPU
 //! failed.
+//!
+//! To add a collector: write `NAME.rs` with a `pub fn new(&Config) -> anyhow::Result<Arc<dyn
+//! Collector>>` (and, if it has flags, a `#[group(skip)] pub struct Flags` deriving
+//! `clap::Args`, read with `cfg.flags::<Flags>()`), then add `pub mod NAME;` and one row to
+//! [`REGISTRY`]. `--collector.NAME`, `--no-collector.NAME`, the collector's own flags,
+//! `collect[]` and the landing page follow from the row.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hpcmon_kit::{Collector, CollectorSpec, Context, MetricSet};
+use hpcmon_kit::registry::{flags, CollectorFlags, Registration};
+use hpcmon_kit::{Collector, Context, MetricSet};
 
 use crate::gpus::{Gpu, GpuSet, ReadFn, ReadOutcome};
 
@@ -53,84 +59,90 @@ pub mod throttle;
 pub mod utilization;
 pub mod xid;
 
-/// Every collector, for `--collector.NAME` / `--no-collector.NAME`.
-pub const SPECS: &[CollectorSpec] = &[
-    spec("info", "NVML state, GPU identity (gpu_info) and gpu_up"),
-    spec(
+const ON: bool = true;
+const OFF: bool = false;
+
+/// Every collector: name, default, help line, flags and constructor. One row each.
+pub const REGISTRY: &[Registration<Config>] = &[
+    Registration::new(
+        "info",
+        ON,
+        "NVML state, GPU identity (gpu_info) and gpu_up",
+        info::new,
+    ),
+    Registration::new(
         "utilization",
+        ON,
         "GPU, memory, encoder and decoder utilisation",
+        utilization::new,
     ),
-    spec("memory", "frame buffer and BAR1 memory"),
-    spec("temperature", "GPU and memory temperature and thresholds"),
-    spec("fan", "fan speed"),
-    spec("power", "power draw, limit and energy"),
-    spec(
+    Registration::new("memory", ON, "frame buffer and BAR1 memory", memory::new),
+    Registration::new(
+        "temperature",
+        ON,
+        "GPU and memory temperature and thresholds",
+        temperature::new,
+    ),
+    Registration::new("fan", ON, "fan speed", fan::new),
+    Registration::new("power", ON, "power draw, limit and energy", power::new),
+    Registration::new(
         "clocks",
+        ON,
         "SM, memory, graphics and video clocks, performance state",
+        clocks::new,
     ),
-    spec("throttle", "clock event (throttle) reasons"),
-    spec("ecc", "ECC error counters, retired pages, remapped rows"),
-    spec(
+    Registration::new(
+        "throttle",
+        ON,
+        "clock event (throttle) reasons",
+        throttle::new,
+    ),
+    Registration::new(
+        "ecc",
+        ON,
+        "ECC error counters, retired pages, remapped rows",
+        ecc::new,
+    ),
+    Registration::new(
         "pcie",
+        ON,
         "PCIe link, replay counter (and throughput with --gpu.pcie-throughput)",
-    ),
-    spec("nvlink", "NVLink state and error counters"),
-    spec(
+        pcie::new,
+    )
+    .flags(flags::<pcie::Flags>()),
+    Registration::new("nvlink", ON, "NVLink state and error counters", nvlink::new),
+    Registration::new(
         "processes",
+        ON,
         "running compute processes and their memory, per GPU and per process",
+        processes::new,
+    )
+    .flags(flags::<processes::Flags>()),
+    Registration::new("mig", ON, "MIG mode and MIG devices", mig::new),
+    Registration::new(
+        "gpm",
+        OFF,
+        "GPM activity ratios (SM, tensor, DRAM, ...) of GPUs and MIG instances (Hopper and newer)",
+        gpm::new,
     ),
-    spec("mig", "MIG mode and MIG devices"),
-    CollectorSpec {
-        name: "gpm",
-        default_enabled: false,
-        help: "GPM activity ratios (SM, tensor, DRAM, ...) of GPUs and MIG instances (Hopper and newer)",
-    },
-    spec("xid", "XID errors from the NVML event thread"),
-    spec(
+    Registration::new("xid", ON, "XID errors from the NVML event thread", xid::new),
+    Registration::new(
         "slurm_job",
+        ON,
         "which Slurm job uses which GPU (processes' cgroups and --gpu.job-map-dir)",
-    ),
+        slurm_job::new,
+    )
+    .flags(flags::<slurm_job::Flags>()),
 ];
 
-const fn spec(name: &'static str, help: &'static str) -> CollectorSpec {
-    CollectorSpec {
-        name,
-        default_enabled: true,
-        help,
-    }
-}
-
-/// The collectors' flags.
+/// The exporter's own flags (the collectors' are in their files, e.g. [`pcie::Flags`]).
 #[derive(Debug, Clone, clap::Args)]
-pub struct Config {
-    /// Directory of GPU → job mapping files written by Slurm prolog/epilog (one file per GPU
-    /// index, UUID or MIG UUID naming the job; dcgm-exporter's and jobstats' layouts).
-    #[arg(long = "gpu.job-map-dir", value_name = "DIR")]
-    pub job_map_dir: Option<PathBuf>,
-
-    /// procfs mount point (for the cgroups of processes running on GPUs).
-    #[arg(long = "path.procfs", value_name = "DIR", default_value = "/proc")]
-    pub procfs: PathBuf,
-
-    /// Also report PCIe throughput (NVML samples it for 20 ms per direction per GPU; read in
-    /// the background like the other slow values).
-    #[arg(long = "gpu.pcie-throughput")]
-    pub pcie_throughput: bool,
-
+pub struct GpuFlags {
     /// How often the slow NVML values (energy, ECC and MIG mode, PCIe replays, BAR1, fans,
     /// NVLink, MIG devices, PCIe throughput, GPM) are read in the background; scrapes serve
     /// the last reading (at most three intervals old).
     #[arg(long = "gpu.refresh-interval", value_name = "DURATION", default_value = "5s", value_parser = parse_interval)]
     pub refresh_interval: Duration,
-
-    /// Most processes per GPU exported in `gpu_process_memory_bytes` (those using the most
-    /// memory); the rest are counted in `gpu_process_series_dropped`.
-    #[arg(
-        long = "gpu.process-series-limit",
-        value_name = "N",
-        default_value_t = 64
-    )]
-    pub process_series_limit: usize,
 
     /// Test and benchmark only: serve N scripted fake H100s instead of loading NVML.
     #[arg(long = "gpu.fake-devices", value_name = "N", hide = true)]
@@ -149,69 +161,80 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-impl Default for Config {
+impl Default for GpuFlags {
     fn default() -> Self {
-        Config {
-            job_map_dir: None,
-            procfs: PathBuf::from("/proc"),
-            pcie_throughput: false,
+        GpuFlags {
             refresh_interval: Duration::from_secs(5),
-            process_series_limit: 64,
             fake_devices: None,
             fake_latency: false,
         }
     }
 }
 
-impl Config {
-    /// What the GPUs read in the background, given the enabled collectors.
-    pub fn cache_options(&self, enabled: &[&str]) -> crate::cache::CacheOptions {
+impl GpuFlags {
+    /// What the GPUs read in the background, given the collectors' flags (and which
+    /// collectors are enabled).
+    pub fn cache_options(&self, collectors: &CollectorFlags) -> crate::cache::CacheOptions {
         crate::cache::CacheOptions {
             refresh_interval: self.refresh_interval,
-            pcie_throughput: self.pcie_throughput && enabled.contains(&"pcie"),
-            gpm: enabled.contains(&"gpm"),
+            pcie_throughput: collectors.is_enabled("pcie")
+                && collectors
+                    .get::<pcie::Flags>()
+                    .is_ok_and(|f| f.pcie_throughput),
+            gpm: collectors.is_enabled("gpm"),
         }
     }
 }
 
-/// The collector called `name`.
-pub fn build(name: &str, cfg: &Config, gpus: &Arc<GpuSet>) -> anyhow::Result<Arc<dyn Collector>> {
-    let g = gpus.clone();
-    Ok(match name {
-        "info" => Arc::new(info::Info::new(g)),
-        "utilization" => per_device(g, "utilization", utilization::read),
-        "memory" => per_device(g, "memory", memory::read),
-        "temperature" => per_device(g, "temperature", temperature::read),
-        "fan" => per_device(g, "fan", fan::read),
-        "power" => per_device(g, "power", power::read),
-        "clocks" => per_device(g, "clocks", clocks::read),
-        "throttle" => per_device(g, "throttle", throttle::read),
-        "ecc" => per_device(g, "ecc", ecc::read),
-        "pcie" => {
-            let throughput = cfg.pcie_throughput;
-            PerDevice::shared(g, "pcie", move |gpu, out| pcie::read(gpu, out, throughput))
-        }
-        "nvlink" => per_device(g, "nvlink", nvlink::read),
-        "processes" => {
-            let limit = cfg.process_series_limit;
-            PerDevice::shared(g, "processes", move |gpu, out| {
-                processes::read(gpu, out, limit)
-            })
-        }
-        "mig" => per_device(g, "mig", mig::read),
-        "gpm" => per_device(g, "gpm", gpm::read),
-        "xid" => Arc::new(xid::Xid::new(g)),
-        "slurm_job" => Arc::new(slurm_job::SlurmJob::new(g, cfg)),
-        other => anyhow::bail!("unknown collector {other}"),
-    })
+/// What every collector is built from: the GPUs (one set, shared by all collectors) and
+/// each collector's own flags.
+#[derive(Clone)]
+pub struct Config {
+    /// The GPUs.
+    pub gpus: Arc<GpuSet>,
+    /// Every registered collector's flags, by type (see [`Config::flags`]).
+    pub collector_flags: CollectorFlags,
 }
 
-fn per_device(
-    gpus: Arc<GpuSet>,
+impl Config {
+    /// Settings over `gpus` with every collector's default flags (tests replace some with
+    /// [`Config::with`]).
+    pub fn new(gpus: Arc<GpuSet>) -> Self {
+        let mut collector_flags = CollectorFlags::default();
+        collector_flags.set(pcie::Flags::default());
+        collector_flags.set(processes::Flags::default());
+        collector_flags.set(slurm_job::Flags::default());
+        Self {
+            gpus,
+            collector_flags,
+        }
+    }
+
+    /// The same settings with the flags `f` of one collector.
+    pub fn with<F: std::any::Any + Send + Sync>(mut self, f: F) -> Self {
+        self.collector_flags.set(f);
+        self
+    }
+
+    /// The parsed flags of type `F` (a collector's `Flags`, registered in its row).
+    pub fn flags<F: std::any::Any>(&self) -> anyhow::Result<&F> {
+        self.collector_flags.get::<F>()
+    }
+}
+
+/// Builds the registered collector called `name` (tests and benchmarks; the binary builds
+/// the enabled ones through the kit).
+pub fn build(name: &str, cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
+    hpcmon_kit::registry::build_named(REGISTRY, name, cfg)
+}
+
+/// A [`PerDevice`] collector named `name` running `read` for each GPU of `cfg`.
+pub fn per_device(
+    cfg: &Config,
     name: &'static str,
     read: fn(&Gpu, &mut MetricSet),
-) -> Arc<dyn Collector> {
-    PerDevice::shared(gpus, name, read)
+) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(PerDevice::shared(cfg.gpus.clone(), name, read))
 }
 
 /// A collector that reads each GPU with one function, on per-device threads.

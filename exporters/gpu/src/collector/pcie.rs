@@ -8,6 +8,26 @@ use hpcmon_kit::MetricSet;
 use crate::backend::{Device as _, PcieDirection};
 use crate::gpus::Gpu;
 
+/// Flags of the `pcie` collector.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[group(skip)]
+pub struct Flags {
+    /// Also report PCIe throughput (NVML samples it for 20 ms per direction per GPU; read in
+    /// the background like the other slow values).
+    #[arg(long = "gpu.pcie-throughput", id = "gpu.pcie-throughput")]
+    pub pcie_throughput: bool,
+}
+
+/// The `pcie` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    let throughput = cfg.flags::<Flags>()?.pcie_throughput;
+    Ok(super::PerDevice::shared(
+        cfg.gpus.clone(),
+        "pcie",
+        move |gpu, out| read(gpu, out, throughput),
+    ))
+}
+
 /// Reads one GPU.
 pub fn read(gpu: &Gpu, out: &mut MetricSet, throughput: bool) {
     let Some(dev) = &gpu.dev else { return };

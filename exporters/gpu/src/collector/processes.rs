@@ -10,6 +10,39 @@ use hpcmon_kit::MetricSet;
 use crate::backend::Device as _;
 use crate::gpus::Gpu;
 
+/// Flags of the `processes` collector.
+#[derive(Debug, Clone, clap::Args)]
+#[group(skip)]
+pub struct Flags {
+    /// Most processes per GPU exported in `gpu_process_memory_bytes` (those using the most
+    /// memory); the rest are counted in `gpu_process_series_dropped`.
+    #[arg(
+        long = "gpu.process-series-limit",
+        id = "gpu.process-series-limit",
+        value_name = "N",
+        default_value_t = 64
+    )]
+    pub process_series_limit: usize,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Self {
+            process_series_limit: 64,
+        }
+    }
+}
+
+/// The `processes` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    let limit = cfg.flags::<Flags>()?.process_series_limit;
+    Ok(super::PerDevice::shared(
+        cfg.gpus.clone(),
+        "processes",
+        move |gpu, out| read(gpu, out, limit),
+    ))
+}
+
 /// Reads one GPU, exporting at most `limit` per-process series (0: no limit).
 pub fn read(gpu: &Gpu, out: &mut MetricSet, limit: usize) {
     let Some(dev) = &gpu.dev else { return };

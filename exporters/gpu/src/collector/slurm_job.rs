@@ -276,6 +276,42 @@ fn device_read(gpu: &Gpu, want_migs: bool) -> GpuData {
     }
 }
 
+/// Flags of the `slurm_job` collector.
+#[derive(Debug, Clone, clap::Args)]
+#[group(skip)]
+pub struct Flags {
+    /// Directory of GPU → job mapping files written by Slurm prolog/epilog (one file per GPU
+    /// index, UUID or MIG UUID naming the job; dcgm-exporter's and jobstats' layouts).
+    #[arg(long = "gpu.job-map-dir", id = "gpu.job-map-dir", value_name = "DIR")]
+    pub job_map_dir: Option<PathBuf>,
+
+    /// procfs mount point (for the cgroups of processes running on GPUs).
+    #[arg(
+        long = "path.procfs",
+        id = "path.procfs",
+        value_name = "DIR",
+        default_value = "/proc"
+    )]
+    pub procfs: PathBuf,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Self {
+            job_map_dir: None,
+            procfs: PathBuf::from("/proc"),
+        }
+    }
+}
+
+/// The `slurm_job` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(Arc::new(SlurmJob::new(
+        cfg.gpus.clone(),
+        cfg.flags::<Flags>()?,
+    )))
+}
+
 /// The collector.
 pub struct SlurmJob {
     gpus: Arc<GpuSet>,
@@ -287,14 +323,14 @@ pub struct SlurmJob {
 
 impl SlurmJob {
     /// Attributes `gpus` using `cfg`'s procfs and mapping directory.
-    pub fn new(gpus: Arc<GpuSet>, cfg: &super::Config) -> Self {
+    pub fn new(gpus: Arc<GpuSet>, cfg: &Flags) -> Self {
         Self::with_user_lookup(gpus, cfg, getpwuid)
     }
 
     /// The same, with `lookup` for user names (tests count the lookups).
     pub fn with_user_lookup(
         gpus: Arc<GpuSet>,
-        cfg: &super::Config,
+        cfg: &Flags,
         lookup: fn(u32) -> Option<String>,
     ) -> Self {
         let want_migs = cfg.job_map_dir.is_some();

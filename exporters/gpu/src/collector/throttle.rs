@@ -7,6 +7,11 @@ use hpcmon_kit::MetricSet;
 use crate::backend::{Device as _, THROTTLE_REASONS};
 use crate::gpus::Gpu;
 
+/// The `throttle` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    super::per_device(cfg, "throttle", read)
+}
+
 /// Reads one GPU.
 pub fn read(gpu: &Gpu, out: &mut MetricSet) {
     let Some(dev) = &gpu.dev else { return };

@@ -18,6 +18,11 @@ pub struct Xid {
     gpus: Arc<GpuSet>,
 }
 
+/// The `xid` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<Arc<dyn hpcmon_kit::Collector>> {
+    Ok(Arc::new(Xid::new(cfg.gpus.clone())))
+}
+
 impl Xid {
     /// Reads `gpus`' XID store.
     pub fn new(gpus: Arc<GpuSet>) -> Self {

@@ -9,6 +9,11 @@ use hpcmon_kit::MetricSet;
 use crate::freeipmi::{run_tool, Runtime, Target};
 use crate::parse::bmc_info::{parse, BmcInfo};
 
+/// The `bmc` collector of `/metrics` (the local BMC).
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(super::LocalBmc::shared("bmc", cfg))
+}
+
 /// Runs `bmc-info` and adds its metric.
 pub async fn collect(
     rt: &Runtime,

@@ -9,6 +9,11 @@ use hpcmon_kit::MetricSet;
 use crate::freeipmi::{run_tool, Runtime, Target};
 use crate::parse::chassis::{parse, ChassisStatus};
 
+/// The `chassis` collector of `/metrics` (the local BMC).
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(super::LocalBmc::shared("chassis", cfg))
+}
+
 /// Runs `ipmi-chassis` and adds its metrics.
 pub async fn collect(
     rt: &Runtime,

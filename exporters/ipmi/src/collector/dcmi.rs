@@ -15,6 +15,11 @@ use crate::parse::dcmi::{parse, PowerStatistics};
 /// How long a BMC that answered "unsupported" is not asked again.
 pub const UNSUPPORTED_RECHECK: Duration = Duration::from_secs(600);
 
+/// The `dcmi` collector of `/metrics` (the local BMC).
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(super::LocalBmc::shared("dcmi", cfg))
+}
+
 /// Runs `ipmi-dcmi` and adds its metrics. A BMC without DCMI (the command is "invalid or
 /// unsupported") is remembered for [`UNSUPPORTED_RECHECK`]: meanwhile the collector fails at
 /// once with that error instead of opening a session per scrape to hear it again.

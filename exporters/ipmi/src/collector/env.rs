@@ -23,6 +23,28 @@ use hpcmon_kit::{Collector, Context, MetricSet};
 use crate::config::Source;
 use crate::remote::ConfigHolder;
 
+/// Flags of the `env` collector.
+#[derive(Debug, Clone, clap::Args)]
+#[group(skip)]
+pub struct Flags {
+    /// sysfs mount point (for the env collector).
+    #[arg(
+        long = "path.sysfs",
+        id = "path.sysfs",
+        value_name = "SYSFS",
+        default_value = "/sys"
+    )]
+    pub sysfs: PathBuf,
+}
+
+/// The `env` collector, reading the `environment` section of the configuration.
+pub fn new(cfg: &super::Config) -> anyhow::Result<Arc<dyn Collector>> {
+    Ok(Arc::new(Env {
+        sysfs: cfg.flags::<Flags>()?.sysfs.clone(),
+        config: cfg.config.clone(),
+    }))
+}
+
 /// The `env` collector.
 pub struct Env {
     /// sysfs mount point.

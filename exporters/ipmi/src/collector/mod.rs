@@ -8,17 +8,25 @@
 //! | `bmc` | [`bmc`] | `ipmi_bmc_info` |
 //! | `sel` | [`sel`] | `ipmi_sel_*` |
 //! | `bmc-watchdog` | [`watchdog`] | `ipmi_bmc_watchdog_*` |
-//! | `env` (no BMC needed) | [`env`] | `env_*` |
+//! | `env` (no BMC needed) | [`env`](mod@env) | `env_*` |
 //!
 //! A BMC collector is an async function `collect(rt, target, deadline, out)`; [`run_bmc`]
 //! runs one for a target with the per-(target, collector) busy guard, and [`LocalBmc`]
 //! adapts one to the kit's [`Collector`] for `/metrics`.
+//!
+//! To add a collector of `/metrics`: write `NAME.rs` with a `pub fn new(&Config) ->
+//! anyhow::Result<Arc<dyn Collector>>` (and, if it has flags, a `#[group(skip)] pub struct
+//! Flags` deriving `clap::Args`, read with `cfg.flags::<Flags>()`), then add `pub mod NAME;`
+//! and one row to [`REGISTRY`]. A BMC collector (`.when(local_bmc)`) also serves `/ipmi`
+//! modules: its `collect` gets an arm in [`run_bmc`] and its name a place in
+//! [`crate::config::BMC_COLLECTORS`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::bail;
-use hpcmon_kit::{Collector, CollectorSpec, Context, MetricSet};
+use hpcmon_kit::registry::{flags, CollectorFlags, Registration};
+use hpcmon_kit::{Collector, Context, MetricSet};
 
 use crate::freeipmi::{Runtime, Target};
 use crate::remote::ConfigHolder;
@@ -31,43 +39,68 @@ pub mod sel;
 pub mod sensors;
 pub mod watchdog;
 
-/// The collectors of `/metrics` (the local BMC and the environment), with their flags.
-pub const SPECS: &[CollectorSpec] = &[
-    CollectorSpec {
-        name: "ipmi",
-        default_enabled: true,
-        help: "local BMC sensors (ipmi-sensors)",
-    },
-    CollectorSpec {
-        name: "dcmi",
-        default_enabled: true,
-        help: "local BMC DCMI power (ipmi-dcmi)",
-    },
-    CollectorSpec {
-        name: "chassis",
-        default_enabled: true,
-        help: "local chassis status (ipmi-chassis)",
-    },
-    CollectorSpec {
-        name: "bmc",
-        default_enabled: true,
-        help: "local BMC identity (bmc-info)",
-    },
-    CollectorSpec {
-        name: "sel",
-        default_enabled: true,
-        help: "local system event log (ipmi-sel)",
-    },
-    CollectorSpec {
-        name: "bmc-watchdog",
-        default_enabled: false,
-        help: "local BMC watchdog timer (ipmi-raw)",
-    },
-    CollectorSpec {
-        name: "env",
-        default_enabled: true,
-        help: "node environment sensors from hwmon and thermal zones (no BMC needed)",
-    },
+/// What the collectors of `/metrics` are built from: the FreeIPMI runtime and the
+/// configuration (shared with `/ipmi`), whether this node has a local BMC, and each
+/// collector's own flags.
+#[derive(Clone)]
+pub struct Config {
+    /// Shared FreeIPMI runtime (semaphore, busy set, caches).
+    pub rt: Arc<Runtime>,
+    /// The configuration (for the `local` module and `environment`).
+    pub config: Arc<ConfigHolder>,
+    /// Whether `/metrics` reads the local BMC (`--ipmi.local`): the BMC collectors are
+    /// built only then.
+    pub local: bool,
+    /// `--scrape.timeout`: also the bound on `/ipmi`, `/snmp` and `/modbus` scrapes.
+    pub max_timeout: std::time::Duration,
+    /// Every registered collector's flags, by type (see [`Config::flags`]).
+    pub collector_flags: CollectorFlags,
+}
+
+impl Config {
+    /// The parsed flags of type `F` (a collector's `Flags`, registered in its row).
+    pub fn flags<F: std::any::Any>(&self) -> anyhow::Result<&F> {
+        self.collector_flags.get::<F>()
+    }
+}
+
+/// Whether the BMC collectors apply: `/metrics` reads the local BMC.
+fn local_bmc(cfg: &Config) -> bool {
+    cfg.local
+}
+
+const ON: bool = true;
+const OFF: bool = false;
+
+/// The collectors of `/metrics` (the local BMC and the environment): name, default, help
+/// line, flags and constructor. One row each. A BMC collector is also one of the module
+/// collectors of `/ipmi` ([`run_bmc`], [`crate::config::BMC_COLLECTORS`]).
+pub const REGISTRY: &[Registration<Config>] = &[
+    Registration::new("ipmi", ON, "local BMC sensors (ipmi-sensors)", sensors::new).when(local_bmc),
+    Registration::new("dcmi", ON, "local BMC DCMI power (ipmi-dcmi)", dcmi::new).when(local_bmc),
+    Registration::new(
+        "chassis",
+        ON,
+        "local chassis status (ipmi-chassis)",
+        chassis::new,
+    )
+    .when(local_bmc),
+    Registration::new("bmc", ON, "local BMC identity (bmc-info)", bmc::new).when(local_bmc),
+    Registration::new("sel", ON, "local system event log (ipmi-sel)", sel::new).when(local_bmc),
+    Registration::new(
+        "bmc-watchdog",
+        OFF,
+        "local BMC watchdog timer (ipmi-raw)",
+        watchdog::new,
+    )
+    .when(local_bmc),
+    Registration::new(
+        "env",
+        ON,
+        "node environment sensors from hwmon and thermal zones (no BMC needed)",
+        env::new,
+    )
+    .flags(flags::<env::Flags>()),
 ];
 
 /// Runs BMC collector `name` for `t` until `deadline`, unless a previous call for the same
@@ -103,6 +136,17 @@ pub struct LocalBmc {
     pub rt: Arc<Runtime>,
     /// The configuration (for the `local` module).
     pub config: Arc<ConfigHolder>,
+}
+
+impl LocalBmc {
+    /// The local BMC collector `name` over `cfg`'s runtime and configuration.
+    pub fn shared(name: &'static str, cfg: &Config) -> Arc<dyn Collector> {
+        Arc::new(LocalBmc {
+            name,
+            rt: cfg.rt.clone(),
+            config: cfg.config.clone(),
+        })
+    }
 }
 
 impl Collector for LocalBmc {

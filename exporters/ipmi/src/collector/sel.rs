@@ -19,6 +19,11 @@ use crate::parse::sensors::State;
 /// How long the listed entries are reused while `ipmi-sel --info` is unchanged.
 pub const LIST_REUSE: Duration = Duration::from_secs(600);
 
+/// The `sel` collector of `/metrics` (the local BMC).
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(super::LocalBmc::shared("sel", cfg))
+}
+
 /// Runs `ipmi-sel --info` and, when the log changed since the last scrape of this target
 /// (its info — count, free space, last addition and erase times — differs) or every
 /// [`LIST_REUSE`], the entry listing; then adds the metrics. An unchanged SEL thus costs one

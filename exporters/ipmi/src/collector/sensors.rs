@@ -17,6 +17,11 @@ use hpcmon_kit::MetricSet;
 use crate::freeipmi::{run_tool, Runtime, Target};
 use crate::parse::sensors::{parse, Sensor};
 
+/// The `ipmi` collector of `/metrics` (the local BMC).
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(super::LocalBmc::shared("ipmi", cfg))
+}
+
 /// Runs `ipmi-sensors` and adds its metrics.
 pub async fn collect(
     rt: &Runtime,

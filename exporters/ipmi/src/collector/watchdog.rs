@@ -14,6 +14,11 @@ use hpcmon_kit::MetricSet;
 use crate::freeipmi::{run_tool, Runtime, Target};
 use crate::parse::watchdog::{parse, Watchdog, ACTIONS, INTERRUPTS, TIMER_USES};
 
+/// The `bmc-watchdog` collector of `/metrics` (the local BMC).
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(super::LocalBmc::shared("bmc-watchdog", cfg))
+}
+
 /// Runs `ipmi-raw` and adds the watchdog metrics.
 pub async fn collect(
     rt: &Runtime,

@@ -343,8 +343,11 @@ fn serve(
             resp.extend_from_slice(&((pdu.len() + 1) as u16).to_be_bytes());
             resp.push(req[6]);
             resp.extend_from_slice(&pdu);
-            let sent = s.write_all(&resp);
+            // Done with the request before the answer leaves: once the client has it, it may
+            // send the next request (on another connection) at once, and that must not be
+            // counted as overlapping this one.
             busy.fetch_sub(1, Ordering::SeqCst);
+            let sent = s.write_all(&resp);
             if sent.is_err() {
                 return;
             }

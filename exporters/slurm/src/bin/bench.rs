@@ -4,11 +4,19 @@
 //! 10k nodes by default) and times parse + aggregate + encode, in CPU seconds, against a
 //! reference measured in the same run: one pass that only splits the same text into fields.
 //!
+//! `hpcmon-slurm-bench scale JOBS USERS NODES LABEL=BIN [--flag ...]...`: exporter binaries
+//! (e.g. before and after a change) over HTTP on generated outputs of a large cluster with
+//! independent, skewed distributions: series, bytes with and without gzip, scrape time, RSS,
+//! and each run's ratio to the first (see `bench/scale.rs`).
+//!
 //! `hpcmon-slurm-bench cluster EXPORTER_BIN`: against the cluster of `$SLURM_CONF`:
 //! 1. the bare `squeue` + `sinfo` (the poller's exact commands) vs. one full exporter poll of
 //!    the same commands plus parse, aggregate and encode: the exporter's overhead ratio;
 //! 2. slurmctld RPCs per poll interval (from `sdiag`'s per-type counters) with 1 and with 4
 //!    concurrent scrapers hammering a running exporter.
+
+#[path = "bench/scale.rs"]
+mod scale;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -129,7 +137,8 @@ fn gen_sinfo(n: usize) -> String {
 fn render(p: &Poller, names: &[&str]) -> String {
     let mut set = MetricSet::new();
     for n in names {
-        let c = collector::build(n, p, &LabelFlags::default()).unwrap();
+        let cfg = collector::Config::new(p.clone(), LabelFlags::default());
+        let c = collector::build(n, &cfg).unwrap();
         let _ = c.collect(&Context::with_timeout(Duration::from_secs(60)), &mut set);
     }
     set.normalize();
@@ -344,8 +353,24 @@ fn main() {
             synthetic(jobs, nodes)
         }
         Some("cluster") => cluster(args.get(2).expect("cluster EXPORTER_BIN")),
+        Some("scale") => {
+            let n = |i: usize| -> usize {
+                args.get(i)
+                    .and_then(|s| s.parse().ok())
+                    .expect("scale JOBS USERS NODES LABEL=BIN...")
+            };
+            let users = n(3);
+            let shape = scale::Shape {
+                jobs: n(2),
+                users,
+                nodes: n(4),
+                accounts: (users / 10).max(1),
+                idle_associations: users * 2 / 3,
+            };
+            scale::run(&shape, &scale::parse_runs(&args[5..]))
+        }
         _ => {
-            eprintln!("usage: hpcmon-slurm-bench synthetic [JOBS] [NODES] | cluster EXPORTER_BIN");
+            eprintln!("usage: hpcmon-slurm-bench synthetic [JOBS] [NODES] | cluster EXPORTER_BIN | scale JOBS USERS NODES LABEL=BIN [--flag ...]...");
             std::process::exit(2);
         }
     }

@@ -17,6 +17,14 @@ pub fn private_data_hides_jobs(flags: &[String], euid: u32, slurm_user_uid: Opti
 
 static WARN_PRIVATE_DATA: Once = Once::new();
 
+/// The Slurm commands it reads.
+pub const SOURCES: &[crate::poller::Source] = &[crate::poller::Source::Config];
+
+/// The `cluster` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(cfg.snapshot("cluster", SOURCES, collect))
+}
+
 /// Renders `slurm_cluster_info` and `slurm_exporter_private_data`.
 pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     if let Some(c) = inp.data.iter().find_map(|d| match d {

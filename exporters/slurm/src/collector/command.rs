@@ -7,6 +7,11 @@ use hpcmon_kit::{Collector, Context, MetricSet};
 
 use crate::poller::Poller;
 
+/// The `command` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn Collector>> {
+    Ok(std::sync::Arc::new(CommandCollector(cfg.poller.clone())))
+}
+
 /// Reports on the poller's commands; always succeeds.
 pub struct CommandCollector(pub Poller);
 

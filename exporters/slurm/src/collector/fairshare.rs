@@ -9,6 +9,16 @@ use hpcmon_kit::MetricSet;
 use super::Inputs;
 use crate::poller::Data;
 
+/// The Slurm commands it reads (squeue: per-user fair share only for associations with
+/// jobs, ranked like the jobs).
+pub const SOURCES: &[crate::poller::Source] =
+    &[crate::poller::Source::Sshare, crate::poller::Source::Squeue];
+
+/// The `fairshare` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(cfg.snapshot("fairshare", SOURCES, collect))
+}
+
 /// Renders the fair-share metrics.
 pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     let Some(shares) = inp.data.iter().find_map(|d| match d {

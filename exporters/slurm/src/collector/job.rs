@@ -42,14 +42,50 @@ fn cut(s: &str, max: usize) -> &str {
     &s[..i]
 }
 
+/// Flags of the `job` collector.
+#[derive(Debug, Clone, clap::Args)]
+#[group(skip)]
+pub struct Flags {
+    /// Most jobs exported in each per-job family (`slurm_job_info`, `slurm_job_cpus`, ...);
+    /// the jobs with the lowest ids are kept, the rest counted in `slurm_job_series_dropped`.
+    #[arg(
+        long = "slurm.job-series-limit",
+        id = "slurm.job-series-limit",
+        default_value_t = 20000,
+        value_name = "N"
+    )]
+    pub job_series_limit: usize,
+    /// Also export pending jobs in the per-job families (not only jobs holding resources).
+    #[arg(long = "slurm.job-info-pending", id = "slurm.job-info-pending", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub job_info_pending: bool,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Self {
+            job_series_limit: 20000,
+            job_info_pending: false,
+        }
+    }
+}
+
+/// The Slurm commands it reads.
+pub const SOURCES: &[crate::poller::Source] = &[crate::poller::Source::Squeue];
+
+/// The `job` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    let flags = cfg.flags::<Flags>()?.clone();
+    Ok(cfg.snapshot("job", SOURCES, move |inp, out| collect(inp, &flags, out)))
+}
+
 /// Renders the per-job metrics.
-pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
+pub fn collect(inp: &Inputs<'_>, flags: &Flags, out: &mut MetricSet) {
     let Some(q) = inp.squeue() else { return };
-    let limit = inp.labels.job_series_limit;
+    let limit = flags.job_series_limit;
     let mut jobs: Vec<&Job> = q
         .jobs
         .iter()
-        .filter(|j| reported(j, inp.labels.job_info_pending))
+        .filter(|j| reported(j, flags.job_info_pending))
         .collect();
     jobs.sort_by_key(|j| (j.job_id, j.array_job_id));
     let dropped = jobs.len().saturating_sub(limit);

@@ -44,6 +44,14 @@ struct Alloc {
     nodes: f64,
 }
 
+/// The Slurm commands it reads.
+pub const SOURCES: &[crate::poller::Source] = &[crate::poller::Source::Squeue];
+
+/// The `jobs` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(cfg.snapshot("jobs", SOURCES, collect))
+}
+
 /// Renders the jobs metrics.
 pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     let Some(q) = inp.squeue() else { return };

@@ -5,6 +5,14 @@ use hpcmon_kit::MetricSet;
 use super::Inputs;
 use crate::poller::Data;
 
+/// The Slurm commands it reads.
+pub const SOURCES: &[crate::poller::Source] = &[crate::poller::Source::Licenses];
+
+/// The `licenses` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(cfg.snapshot("licenses", SOURCES, collect))
+}
+
 /// Renders the license metrics.
 pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     let Some(ls) = inp.data.iter().find_map(|d| match d {

@@ -3,10 +3,18 @@
 //! reads the poller's last snapshot of the sources it needs and never runs a command.
 //! The compatibility families of prometheus-slurm-exporter and OpenSCOW are produced next to
 //! the native ones they derive from (see the crate README for the mapping).
+//!
+//! To add a collector: write `NAME.rs` with a `pub fn new(&Config) -> anyhow::Result<Arc<dyn
+//! Collector>>` (usually `cfg.snapshot("NAME", collect)`; if it has flags, a
+//! `#[group(skip)] pub struct Flags` deriving `clap::Args`, read with `cfg.flags::<Flags>()`),
+//! then add `pub mod NAME;` and one row to [`REGISTRY`]. The sources it names in
+//! `cfg.snapshot` are what the poller runs for it: the poller starts after the enabled
+//! collectors are built and runs only the Slurm commands they read.
 
 use std::sync::Arc;
 
-use hpcmon_kit::{Collector, CollectorSpec, Context, MetricSet, PartialMetrics};
+use hpcmon_kit::registry::{flags, CollectorFlags, Registration};
+use hpcmon_kit::{Collector, Context, MetricSet, PartialMetrics};
 
 use crate::poller::{Data, Poller, Source};
 
@@ -21,7 +29,8 @@ pub mod partitions;
 pub mod reservations;
 pub mod scheduler;
 
-/// Label cardinality switches.
+/// Label cardinality switches, shared by the collectors that label by user or account
+/// (the per-collector caps are in their files: [`job::Flags`], [`nodes::Flags`]).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LabelFlags {
     /// Break job counts and allocations down by user; also gates every other per-user
@@ -39,22 +48,6 @@ pub struct LabelFlags {
     /// summed under `account="other"`. 0: no limit.
     #[arg(long = "slurm.top-accounts", default_value_t = 100, value_name = "N")]
     pub top_accounts: usize,
-    /// Most jobs exported in each per-job family (`slurm_job_info`, `slurm_job_cpus`, ...);
-    /// the jobs with the lowest ids are kept, the rest counted in `slurm_job_series_dropped`.
-    #[arg(
-        long = "slurm.job-series-limit",
-        default_value_t = 20000,
-        value_name = "N"
-    )]
-    pub job_series_limit: usize,
-    /// Also export pending jobs in the per-job families (not only jobs holding resources).
-    #[arg(long = "slurm.job-info-pending", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub job_info_pending: bool,
-    /// Per-node families of the nodes collector to export, comma-separated: `cpus`, `memory`,
-    /// `gpus`, `load`, `state`, `flags`, `reason`, `info`; `all` or `none`. The cluster-level
-    /// families (`slurm_nodes_*`, `slurm_cpus_*`, `slurm_gpus_*`) are always exported.
-    #[arg(long = "slurm.node-families", default_value = "all", value_parser = NodeFamilies::parse, value_name = "LIST")]
-    pub node_families: NodeFamilies,
 }
 
 /// A group of per-node families of the nodes collector (`--slurm.node-families`).
@@ -143,121 +136,141 @@ impl Default for LabelFlags {
             by_account: true,
             top_users: 100,
             top_accounts: 100,
-            job_series_limit: 20000,
-            job_info_pending: false,
-            node_families: NodeFamilies::ALL,
         }
     }
 }
 
-/// Every collector, its default and what it reads.
-pub const SPECS: &[CollectorSpec] = &[
-    CollectorSpec {
-        name: "cluster",
-        default_enabled: true,
-        help: "slurm_cluster_info and slurm_exporter_private_data from scontrol show config",
-    },
-    CollectorSpec {
-        name: "command",
-        default_enabled: true,
-        help: "Success, duration and data age of each Slurm command the poller runs",
-    },
-    CollectorSpec {
-        name: "fairshare",
-        default_enabled: true,
-        help: "Fair share per account (and user) from sshare",
-    },
-    CollectorSpec {
-        name: "job",
-        default_enabled: true,
-        help: "Per-job identity and resources of running jobs: slurm_job_info, slurm_job_cpus, ... (squeue)",
-    },
-    CollectorSpec {
-        name: "jobs",
-        default_enabled: true,
-        help: "Jobs by state/partition/account/user, pending reasons, allocated CPUs/memory/GPUs, arrays (squeue)",
-    },
-    CollectorSpec {
-        name: "licenses",
-        default_enabled: true,
-        help: "License totals and use from scontrol show licenses",
-    },
-    CollectorSpec {
-        name: "nodes",
-        default_enabled: true,
-        help: "Node states and flags, per-node CPUs/memory/GPUs/load, drain reasons (sinfo)",
-    },
-    CollectorSpec {
-        name: "partitions",
-        default_enabled: true,
-        help: "Per-partition CPUs/GPUs/nodes by state and jobs by state (sinfo + squeue)",
-    },
-    CollectorSpec {
-        name: "reservations",
-        default_enabled: true,
-        help: "Reservations from scontrol show reservation",
-    },
-    CollectorSpec {
-        name: "scheduler",
-        default_enabled: true,
-        help: "Scheduler cycle times, queues, threads and RPC statistics from sdiag",
-    },
+const ON: bool = true;
+
+/// Every collector: name, default, help line, flags and constructor. One row each.
+pub const REGISTRY: &[Registration<Config>] = &[
+    Registration::new(
+        "cluster",
+        ON,
+        "slurm_cluster_info and slurm_exporter_private_data from scontrol show config",
+        cluster::new,
+    ),
+    Registration::new(
+        "command",
+        ON,
+        "Success, duration and data age of each Slurm command the poller runs",
+        command::new,
+    ),
+    Registration::new(
+        "fairshare",
+        ON,
+        "Fair share per account (and user) from sshare",
+        fairshare::new,
+    ),
+    Registration::new(
+        "job",
+        ON,
+        "Per-job identity and resources of running jobs: slurm_job_info, slurm_job_cpus, ... (squeue)",
+        job::new,
+    )
+    .flags(flags::<job::Flags>()),
+    Registration::new(
+        "jobs",
+        ON,
+        "Jobs by state/partition/account/user, pending reasons, allocated CPUs/memory/GPUs, arrays (squeue)",
+        jobs::new,
+    ),
+    Registration::new(
+        "licenses",
+        ON,
+        "License totals and use from scontrol show licenses",
+        licenses::new,
+    ),
+    Registration::new(
+        "nodes",
+        ON,
+        "Node states and flags, per-node CPUs/memory/GPUs/load, drain reasons (sinfo)",
+        nodes::new,
+    )
+    .flags(flags::<nodes::Flags>()),
+    Registration::new(
+        "partitions",
+        ON,
+        "Per-partition CPUs/GPUs/nodes by state and jobs by state (sinfo + squeue)",
+        partitions::new,
+    ),
+    Registration::new(
+        "reservations",
+        ON,
+        "Reservations from scontrol show reservation",
+        reservations::new,
+    ),
+    Registration::new(
+        "scheduler",
+        ON,
+        "Scheduler cycle times, queues, threads and RPC statistics from sdiag",
+        scheduler::new,
+    ),
 ];
 
-/// The sources a collector reads.
-pub fn sources_of(name: &str) -> &'static [Source] {
-    match name {
-        "cluster" => &[Source::Config],
-        // squeue: per-user fair share only for associations with jobs, ranked like the jobs.
-        "fairshare" => &[Source::Sshare, Source::Squeue],
-        "job" | "jobs" => &[Source::Squeue],
-        "licenses" => &[Source::Licenses],
-        "nodes" => &[Source::Sinfo],
-        "partitions" => &[Source::Sinfo, Source::Squeue],
-        "reservations" => &[Source::Reservations],
-        "scheduler" => &[Source::Sdiag],
-        _ => &[],
+/// What every collector is built from: the poller (one, shared by all collectors), the
+/// label switches and each collector's own flags.
+#[derive(Clone)]
+pub struct Config {
+    /// The poller whose snapshot the collectors read.
+    pub poller: Poller,
+    /// Label cardinality switches.
+    pub labels: LabelFlags,
+    /// Every registered collector's flags, by type (see [`Config::flags`]).
+    pub collector_flags: CollectorFlags,
+}
+
+impl Config {
+    /// Settings over `poller` with `labels` and every collector's default flags (tests
+    /// replace some with [`Config::with`]).
+    pub fn new(poller: Poller, labels: LabelFlags) -> Self {
+        let mut collector_flags = CollectorFlags::default();
+        collector_flags.set(job::Flags::default());
+        collector_flags.set(nodes::Flags::default());
+        Self {
+            poller,
+            labels,
+            collector_flags,
+        }
+    }
+
+    /// The same settings with the flags `f` of one collector.
+    pub fn with<F: std::any::Any + Send + Sync>(mut self, f: F) -> Self {
+        self.collector_flags.set(f);
+        self
+    }
+
+    /// The parsed flags of type `F` (a collector's `Flags`, registered in its row).
+    pub fn flags<F: std::any::Any>(&self) -> anyhow::Result<&F> {
+        self.collector_flags.get::<F>()
+    }
+
+    /// A collector `name` that renders the data of `sources` (which the poller then runs)
+    /// with `f`.
+    pub fn snapshot(
+        &self,
+        name: &'static str,
+        sources: &'static [Source],
+        f: impl Fn(&Inputs<'_>, &mut MetricSet) + Send + Sync + 'static,
+    ) -> Arc<dyn Collector> {
+        self.poller.need(sources);
+        Arc::new(FromSnapshot::new(
+            name,
+            sources,
+            self.poller.clone(),
+            self.labels.clone(),
+            f,
+        ))
     }
 }
 
-/// The sources the enabled collectors need (the poller runs only these).
-pub fn sources_for(enabled: &[&str]) -> Vec<Source> {
-    Source::ALL
-        .into_iter()
-        .filter(|s| enabled.iter().any(|c| sources_of(c).contains(s)))
-        .collect()
+/// Builds the registered collector called `name` (tests and benchmarks; the binary builds
+/// the enabled ones through the kit).
+pub fn build(name: &str, cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
+    hpcmon_kit::registry::build_named(REGISTRY, name, cfg)
 }
 
-/// Builds the collector named `name` (one of [`SPECS`]).
-pub fn build(
-    name: &str,
-    poller: &Poller,
-    labels: &LabelFlags,
-) -> anyhow::Result<Arc<dyn Collector>> {
-    let p = poller.clone();
-    let l = labels.clone();
-    let c: Arc<dyn Collector> = match name {
-        "command" => Arc::new(command::CommandCollector(p)),
-        "cluster" => Arc::new(FromSnapshot::new("cluster", p, l, cluster::collect)),
-        "fairshare" => Arc::new(FromSnapshot::new("fairshare", p, l, fairshare::collect)),
-        "job" => Arc::new(FromSnapshot::new("job", p, l, job::collect)),
-        "jobs" => Arc::new(FromSnapshot::new("jobs", p, l, jobs::collect)),
-        "licenses" => Arc::new(FromSnapshot::new("licenses", p, l, licenses::collect)),
-        "nodes" => Arc::new(FromSnapshot::new("nodes", p, l, nodes::collect)),
-        "partitions" => Arc::new(FromSnapshot::new("partitions", p, l, partitions::collect)),
-        "reservations" => Arc::new(FromSnapshot::new(
-            "reservations",
-            p,
-            l,
-            reservations::collect,
-        )),
-        "scheduler" => Arc::new(FromSnapshot::new("scheduler", p, l, scheduler::collect)),
-        other => anyhow::bail!("unknown collector {other:?}"),
-    };
-    Ok(c)
-}
-
-/// The data a collector reads: one entry per source of [`sources_of`], in that order.
+/// The data a collector reads: one entry per source it declared, in that order.
 pub struct Inputs<'a> {
     /// The data.
     pub data: Vec<&'a Data>,
@@ -360,24 +373,32 @@ impl<'a> Ranked<'a> {
     }
 }
 
-type CollectFn = fn(&Inputs<'_>, &mut MetricSet);
+type CollectFn = Box<dyn Fn(&Inputs<'_>, &mut MetricSet) + Send + Sync>;
 
 /// A collector computed from the poller's snapshot of its sources.
 pub struct FromSnapshot {
     name: &'static str,
+    sources: &'static [Source],
     poller: Poller,
     labels: LabelFlags,
     f: CollectFn,
 }
 
 impl FromSnapshot {
-    /// A collector `name` that renders its sources' data with `f`.
-    pub fn new(name: &'static str, poller: Poller, labels: LabelFlags, f: CollectFn) -> Self {
+    /// A collector `name` that renders the data of `sources` with `f`.
+    pub fn new(
+        name: &'static str,
+        sources: &'static [Source],
+        poller: Poller,
+        labels: LabelFlags,
+        f: impl Fn(&Inputs<'_>, &mut MetricSet) + Send + Sync + 'static,
+    ) -> Self {
         Self {
             name,
+            sources,
             poller,
             labels,
-            f,
+            f: Box::new(f),
         }
     }
 }
@@ -387,7 +408,7 @@ impl Collector for FromSnapshot {
         self.poller.wait_first_poll(ctx.deadline);
         let mut data = Vec::new();
         let mut errors = Vec::new();
-        for &s in sources_of(self.name) {
+        for &s in self.sources {
             let st = self.poller.state(s).unwrap_or_default();
             match &st.data {
                 Some(d) => data.push(d.clone()),

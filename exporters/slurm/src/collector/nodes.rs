@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use hpcmon_kit::MetricSet;
 
-use super::{Inputs, NodeFamily};
+use super::{Inputs, NodeFamilies, NodeFamily};
 use crate::parse::state::{BASE_STATES, KNOWN_FLAGS};
 
 /// The `slurm_nodes_<name>` families of prometheus-slurm-exporter.
@@ -14,8 +14,28 @@ pub const NODES_COMPAT: &[&str] = &[
     "alloc", "comp", "down", "drain", "err", "fail", "idle", "maint", "mix", "resv",
 ];
 
+/// Flags of the `nodes` collector.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[group(skip)]
+pub struct Flags {
+    /// Per-node families of the nodes collector to export, comma-separated: `cpus`, `memory`,
+    /// `gpus`, `load`, `state`, `flags`, `reason`, `info`; `all` or `none`. The cluster-level
+    /// families (`slurm_nodes_*`, `slurm_cpus_*`, `slurm_gpus_*`) are always exported.
+    #[arg(long = "slurm.node-families", id = "slurm.node-families", default_value = "all", value_parser = NodeFamilies::parse, value_name = "LIST")]
+    pub node_families: NodeFamilies,
+}
+
+/// The Slurm commands it reads.
+pub const SOURCES: &[crate::poller::Source] = &[crate::poller::Source::Sinfo];
+
+/// The `nodes` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    let flags = cfg.flags::<Flags>()?.clone();
+    Ok(cfg.snapshot("nodes", SOURCES, move |inp, out| collect(inp, &flags, out)))
+}
+
 /// Renders the node metrics.
-pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
+pub fn collect(inp: &Inputs<'_>, opts: &Flags, out: &mut MetricSet) {
     let Some(s) = inp.sinfo() else { return };
     let mut base: BTreeMap<&str, f64> = BASE_STATES.iter().map(|b| (*b, 0.0)).collect();
     let mut flags: BTreeMap<&str, f64> = KNOWN_FLAGS.iter().map(|f| (*f, 0.0)).collect();
@@ -49,7 +69,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         f.sample(&[("flag", k)], *v);
     }
 
-    let on = |g: NodeFamily| inp.labels.node_families.has(g);
+    let on = |g: NodeFamily| opts.node_families.has(g);
     macro_rules! per_node {
         ($name:expr, $help:expr, $get:expr) => {{
             let f = out.gauge($name, $help);

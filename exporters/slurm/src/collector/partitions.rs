@@ -22,6 +22,15 @@ struct Part {
     pending_max_cpus: f64,
 }
 
+/// The Slurm commands it reads.
+pub const SOURCES: &[crate::poller::Source] =
+    &[crate::poller::Source::Sinfo, crate::poller::Source::Squeue];
+
+/// The `partitions` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(cfg.snapshot("partitions", SOURCES, collect))
+}
+
 /// Renders the partition metrics.
 pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     let (Some(s), Some(q)) = (inp.sinfo(), inp.squeue()) else {

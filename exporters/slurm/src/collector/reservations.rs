@@ -6,6 +6,14 @@ use super::Inputs;
 use crate::parse::local_time_seconds;
 use crate::poller::Data;
 
+/// The Slurm commands it reads.
+pub const SOURCES: &[crate::poller::Source] = &[crate::poller::Source::Reservations];
+
+/// The `reservations` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(cfg.snapshot("reservations", SOURCES, collect))
+}
+
 /// Renders the reservation metrics.
 pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     let Some(rs) = inp.data.iter().find_map(|d| match d {

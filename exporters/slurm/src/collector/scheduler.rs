@@ -10,6 +10,14 @@ use crate::poller::Data;
 
 const US: f64 = 1e-6;
 
+/// The Slurm commands it reads.
+pub const SOURCES: &[crate::poller::Source] = &[crate::poller::Source::Sdiag];
+
+/// The `scheduler` collector.
+pub fn new(cfg: &super::Config) -> anyhow::Result<std::sync::Arc<dyn hpcmon_kit::Collector>> {
+    Ok(cfg.snapshot("scheduler", SOURCES, collect))
+}
+
 /// Renders the scheduler metrics.
 pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     let Some(d) = inp.data.iter().find_map(|d| match d {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::testutil::{fixture_poller, run, sum, testdata, value};
-use super::{LabelFlags, SPECS};
+use super::testutil::{fixture_poller, run, run_with, sum, testdata, value};
+use super::{job, nodes, Config, LabelFlags, REGISTRY};
 use crate::poller::{Poller, Source};
 
 fn golden(name: &str, text: &str) {
@@ -45,7 +45,7 @@ fn normalize_times(text: &str) -> String {
 #[test]
 fn golden_outputs() {
     let p = fixture_poller();
-    for spec in SPECS {
+    for spec in REGISTRY {
         let (set, r) = run(spec.name, &p, &LabelFlags::default());
         assert!(r.is_ok(), "{}: {r:?}", spec.name);
         assert!(set.sample_count() > 0, "{} produced nothing", spec.name);
@@ -281,12 +281,31 @@ fn never_succeeded_is_an_error_without_data() {
 
 #[test]
 fn sources_follow_enabled_collectors() {
-    assert_eq!(super::sources_for(&["nodes"]), vec![Source::Sinfo]);
+    // What the poller runs: what the built collectors read.
+    let sources = |names: &[&str], extra: &[Source]| {
+        let cfg = Config::new(
+            Poller::unstarted(super::testutil::flags()),
+            LabelFlags::default(),
+        );
+        for n in names {
+            super::build(n, &cfg).unwrap();
+        }
+        cfg.poller.needed(extra)
+    };
+    assert_eq!(sources(&["nodes"], &[]), vec![Source::Sinfo]);
     assert_eq!(
-        super::sources_for(&["partitions", "scheduler"]),
+        sources(&["partitions", "scheduler"], &[]),
         vec![Source::Squeue, Source::Sinfo, Source::Sdiag]
     );
-    assert!(super::sources_for(&["command"]).is_empty());
+    assert!(sources(&["command"], &[]).is_empty());
+    assert_eq!(
+        sources(&["jobs"], &[Source::Sinfo, Source::Config]),
+        vec![Source::Squeue, Source::Sinfo, Source::Config]
+    );
+    // Every collector but `command` reads something.
+    for r in REGISTRY.iter().filter(|r| r.name != "command") {
+        assert!(!sources(&[r.name], &[]).is_empty(), "{}", r.name);
+    }
 }
 
 /// Labels of every sample of `name`.
@@ -365,11 +384,11 @@ fn job_info_matches_squeue() {
 #[test]
 fn job_info_pending_and_array_tasks() {
     let p = fixture_poller();
-    let flags = LabelFlags {
+    let cfg = Config::new(p.clone(), LabelFlags::default()).with(job::Flags {
         job_info_pending: true,
-        ..LabelFlags::default()
-    };
-    let (set, _) = run("job", &p, &flags);
+        ..job::Flags::default()
+    });
+    let (set, _) = run_with("job", &cfg);
     let info = samples(&set, "slurm_job_info");
     let pending: Vec<_> = info
         .iter()
@@ -408,11 +427,11 @@ fn job_series_limit_caps_and_counts() {
     let (all, _) = run("job", &p, &LabelFlags::default());
     let total = samples(&all, "slurm_job_info").len();
     assert!(total > 3);
-    let flags = LabelFlags {
+    let cfg = Config::new(p.clone(), LabelFlags::default()).with(job::Flags {
         job_series_limit: 3,
-        ..LabelFlags::default()
-    };
-    let (set, _) = run("job", &p, &flags);
+        ..job::Flags::default()
+    });
+    let (set, _) = run_with("job", &cfg);
     for fam in ["slurm_job_info", "slurm_job_cpus", "slurm_job_nodes"] {
         assert_eq!(samples(&set, fam).len(), 3, "{fam}");
     }
@@ -686,9 +705,15 @@ fn per_node_families_can_be_switched_off() {
     #[derive(clap::Parser)]
     struct Cli {
         #[command(flatten)]
-        labels: LabelFlags,
+        nodes: nodes::Flags,
     }
     let p = fixture_poller();
+    let run_nodes = |flags: &nodes::Flags| {
+        run_with(
+            "nodes",
+            &Config::new(p.clone(), LabelFlags::default()).with(flags.clone()),
+        )
+    };
     let (all, _) = run("nodes", &p, &LabelFlags::default());
     let names = |set: &hpcmon_kit::MetricSet| -> Vec<String> {
         set.families()
@@ -730,7 +755,7 @@ fn per_node_families_can_be_switched_off() {
         let keep: Vec<&str> = groups.iter().map(|(n, _)| *n).filter(|n| n != g).collect();
         let arg = format!("--slurm.node-families={}", keep.join(","));
         let cli = Cli::try_parse_from(["x", arg.as_str()]).unwrap();
-        let (set, r) = run("nodes", &p, &cli.labels);
+        let (set, r) = run_nodes(&cli.nodes);
         assert!(r.is_ok());
         for f in *fams {
             assert!(
@@ -755,7 +780,7 @@ fn per_node_families_can_be_switched_off() {
     }
     // none: no per-node family at all, aggregates intact.
     let cli = Cli::try_parse_from(["x", "--slurm.node-families=none"]).unwrap();
-    let (set, _) = run("nodes", &p, &cli.labels);
+    let (set, _) = run_nodes(&cli.nodes);
     assert!(!names(&set).iter().any(|n| n.starts_with("slurm_node_")));
     assert_eq!(
         value(&set, "slurm_cpus_total", &[]),

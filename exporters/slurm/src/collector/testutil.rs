@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hpcmon_kit::{Context, MetricSet};
 
-use super::{build, LabelFlags};
+use super::{build, Config, LabelFlags};
 use crate::poller::{Flags, Poller, Source};
 
 pub fn testdata(name: &str) -> PathBuf {
@@ -45,7 +45,12 @@ pub fn fixture_poller() -> Poller {
 /// Runs collector `name` on `p`, returning its metrics (also when it fails with stale data)
 /// and whether it succeeded.
 pub fn run(name: &str, p: &Poller, labels: &LabelFlags) -> (MetricSet, Result<(), String>) {
-    let c = build(name, p, labels).unwrap();
+    run_with(name, &Config::new(p.clone(), labels.clone()))
+}
+
+/// Runs collector `name` built from `cfg`, as [`run`] does.
+pub fn run_with(name: &str, cfg: &Config) -> (MetricSet, Result<(), String>) {
+    let c = build(name, cfg).unwrap();
     let mut out = MetricSet::new();
     let r = c.collect(&Context::with_timeout(Duration::from_secs(1)), &mut out);
     let r = match r {
