@@ -6,30 +6,34 @@
 //! 2. **Floor**: the same notifications written by a bare loop of prepared single-row
 //!    INSERT/UPDATE statements, one transaction per notification, no HTTP, no JSON; the
 //!    bridge's rate is printed as a ratio of it.
-//! 3. **Query**: a log of N (default 1M) episodes is generated in SQL, then the bridge
-//!    answers label-matcher + time-range queries; prints p50/p99.
+//! 3. **Query**: a log of N (default 1M) episodes is generated in SQL (with a `job_id` label of
+//!    400 000 distinct values), then the bridge answers label-matcher + time-range queries;
+//!    prints p50/p99.
 //!
-//! `cargo bench -p hpcmon-alert-bridge --bench ingest -- [--backend sqlite|postgres|both]
-//!  [--seconds S] [--episodes N]` (PostgreSQL via scripts/postgres.sh). See bench/alert-bridge.sh.
+//! `cargo bench -p hpcmon-alert-bridge --bench ingest -- [--backend sqlite|postgres|mariadb|both|all]
+//!  [--seconds S] [--episodes N] [--jobs N]` (PostgreSQL via scripts/postgres.sh, MariaDB via
+//! alert-bridge/scripts/mariadb.sh). See bench/alert-bridge.sh.
+
+mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{pct, Bridge, Store, BASE};
 use hpcmon_alert_bridge::payload::{Alert, LabelSet, Status};
-use hpcmon_e2e::free_port;
+use hpcmon_alert_bridge::storage::keys::{pair_hash, value_prefix};
+use hpcmon_alert_bridge::storage::Dialect;
 use serde_json::json;
 use sqlx::Connection as _;
 
 const CLIENTS: usize = 8;
-const BASE: i64 = 1_767_225_600_000; // 2026-01-01
 
 struct Args {
     backends: Vec<String>,
     seconds: u64,
     episodes: i64,
+    jobs: i64,
     max_alerts: usize,
 }
 
@@ -38,6 +42,7 @@ fn args() -> Args {
         backends: vec!["sqlite".into(), "postgres".into()],
         seconds: 8,
         episodes: 1_000_000,
+        jobs: 400_000,
         max_alerts: 200_000,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
@@ -46,10 +51,10 @@ fn args() -> Args {
         let next = v.get(i + 1).cloned().unwrap_or_default();
         match v[i].as_str() {
             "--backend" => {
-                a.backends = if next == "both" {
-                    vec!["sqlite".into(), "postgres".into()]
-                } else {
-                    vec![next]
+                a.backends = match next.as_str() {
+                    "both" => vec!["sqlite".into(), "postgres".into()],
+                    "all" => vec!["sqlite".into(), "postgres".into(), "mariadb".into()],
+                    _ => vec![next],
                 };
                 i += 1;
             }
@@ -61,6 +66,10 @@ fn args() -> Args {
                 a.episodes = next.parse().expect("--episodes N");
                 i += 1;
             }
+            "--jobs" => {
+                a.jobs = next.parse().expect("--jobs N");
+                i += 1;
+            }
             "--max-alerts" => {
                 a.max_alerts = next.parse().expect("--max-alerts N");
                 i += 1;
@@ -70,122 +79,6 @@ fn args() -> Args {
         i += 1;
     }
     a
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// A storage for one run, with cleanup.
-struct Store {
-    url: String,
-    url_arg: String,
-    pg_dir: Option<PathBuf>,
-    _tmp: Option<tempfile::TempDir>,
-}
-
-impl Store {
-    fn new(backend: &str, tag: &str) -> Store {
-        match backend {
-            "sqlite" => {
-                let d = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", d.path().join(format!("{tag}.db")).display());
-                Store {
-                    url_arg: format!("--storage.url={url}"),
-                    url,
-                    pg_dir: None,
-                    _tmp: Some(d),
-                }
-            }
-            _ => {
-                let dir = PathBuf::from(format!(
-                    "/tmp/hpcmon-ab-bench-pg-{}-{tag}",
-                    std::process::id()
-                ));
-                let port = free_port();
-                let out = Command::new(repo().join("scripts/postgres.sh"))
-                    .arg("start")
-                    .arg(&dir)
-                    .arg(port.to_string())
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let url_file = dir.join("url");
-                let url = std::fs::read_to_string(&url_file)
-                    .unwrap()
-                    .trim()
-                    .to_string();
-                Store {
-                    url,
-                    url_arg: format!("--storage.url-file={}", url_file.display()),
-                    pg_dir: Some(dir),
-                    _tmp: None,
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        if let Some(d) = &self.pg_dir {
-            let _ = Command::new(repo().join("scripts/postgres.sh"))
-                .arg("stop")
-                .arg(d)
-                .arg("immediate")
-                .output();
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
-struct Bridge {
-    child: Child,
-    port: u16,
-}
-
-impl Bridge {
-    async fn start(store: &Store) -> Bridge {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_hpcmon-alert-bridge"))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(&store.url_arg)
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let c = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = c
-                .get(format!("http://127.0.0.1:{port}/-/ready"))
-                .send()
-                .await
-            {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "bridge not ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Bridge { child, port }
-    }
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Deterministic workload: a sequence of notifications of `size` alerts each.
@@ -294,14 +187,6 @@ fn to_json(alerts: &[Alert]) -> String {
     .to_string()
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
 /// Pre-generates the notifications (so generation is not timed), split across clients.
 fn workload(size: usize, max_alerts: usize) -> Vec<Vec<Vec<Alert>>> {
     let mut w = Workload::new(42 + size as u64);
@@ -319,7 +204,7 @@ async fn run_http(
     load: &[Vec<Vec<Alert>>],
     secs: u64,
 ) -> (f64, f64, f64, Vec<Vec<Alert>>) {
-    let bridge = Bridge::start(store).await;
+    let bridge = Bridge::start(store, &[]).await;
     let url = format!("http://127.0.0.1:{}/webhook", bridge.port);
     let bodies: Vec<Vec<(String, Vec<Alert>)>> = load
         .iter()
@@ -371,12 +256,19 @@ async fn run_http(
 }
 
 /// The floor: the same notifications, written by a bare loop of prepared single-row statements,
-/// one transaction per notification.
+/// one transaction per notification (same schema: label pairs by hash).
 macro_rules! floor_loop {
-    ($conn:expr, $notifs:expr) => {{
-        let mut pairs: HashMap<(String, String), i64> = HashMap::new();
+    ($conn:expr, $notifs:expr, $d:expr) => {{
+        let d: Dialect = $d;
+        let mut pairs: HashMap<Vec<u8>, i64> = HashMap::new();
         let mut episodes: HashMap<(String, i64), (i64, bool)> = HashMap::new();
         let mut alerts = 0usize;
+        let returning = if d == Dialect::Mysql { "" } else { " RETURNING id" };
+        let ins_ep = d.sql(&format!("INSERT INTO episodes (fingerprint, starts_at, status, ends_at, alertname, severity, instance, labels, annotations, generator_url, receiver, group_key, first_seen, last_seen, notifications, changed_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,1,1){returning}")).into_owned();
+        let ins_pair = d.sql(&format!("INSERT INTO label_pairs (name, value, vprefix, hash) VALUES ($1, $2, $3, $4){returning}")).into_owned();
+        let ins_link = d.sql("INSERT INTO episode_labels (pair_id, episode_id) VALUES ($1, $2)").into_owned();
+        let ins_hist = d.sql("INSERT INTO notifications (episode_id, received_at, status, ends_at, annotations, receiver, group_key) VALUES ($1,$2,$3,$4,$5,$6,$7)").into_owned();
+        let upd = d.sql("UPDATE episodes SET last_seen = $1, notifications = notifications + 1, status = $2, ends_at = $3 WHERE id = $4").into_owned();
         let t0 = Instant::now();
         for n in $notifs {
             let mut tx = $conn.begin().await.unwrap();
@@ -386,38 +278,46 @@ macro_rules! floor_loop {
                 let key = (a.fingerprint.clone(), a.starts_at);
                 match episodes.get(&key).copied() {
                     None => {
-                        let id: i64 = sqlx::query_scalar(
-                            "INSERT INTO episodes (fingerprint, starts_at, status, ends_at, alertname, severity, instance, labels, annotations, generator_url, receiver, group_key, first_seen, last_seen, notifications, changed_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,1,1) RETURNING id")
+                        let q = sqlx::query(&ins_ep)
                             .bind(&a.fingerprint).bind(a.starts_at).bind(a.status.as_str()).bind(a.ends_at)
                             .bind(a.alertname()).bind(a.severity()).bind(a.instance()).bind(a.labels_json())
                             .bind(a.annotations_json()).bind(&a.generator_url).bind("bench").bind("{}:{}")
-                            .bind(now).bind(now)
-                            .fetch_one(&mut *tx).await.unwrap();
+                            .bind(now).bind(now);
+                        let id: i64 = if d == Dialect::Mysql {
+                            q.execute(&mut *tx).await.unwrap();
+                            sqlx::query_scalar("SELECT CAST(LAST_INSERT_ID() AS SIGNED)").fetch_one(&mut *tx).await.unwrap()
+                        } else {
+                            sqlx::Row::get(&q.fetch_one(&mut *tx).await.unwrap(), 0)
+                        };
                         for (k, v) in &a.labels {
-                            let pk = (k.clone(), v.clone());
-                            let pid = match pairs.get(&pk) {
+                            let h = pair_hash(k, v);
+                            let pid = match pairs.get(&h) {
                                 Some(p) => *p,
                                 None => {
-                                    let p: i64 = sqlx::query_scalar("INSERT INTO label_pairs (name, value) VALUES ($1, $2) RETURNING id")
-                                        .bind(k).bind(v).fetch_one(&mut *tx).await.unwrap();
-                                    pairs.insert(pk, p);
+                                    let q = sqlx::query(&ins_pair).bind(k).bind(v.as_bytes()).bind(value_prefix(v)).bind(h.clone());
+                                    let p: i64 = if d == Dialect::Mysql {
+                                        q.execute(&mut *tx).await.unwrap();
+                                        sqlx::query_scalar("SELECT CAST(LAST_INSERT_ID() AS SIGNED)").fetch_one(&mut *tx).await.unwrap()
+                                    } else {
+                                        sqlx::Row::get(&q.fetch_one(&mut *tx).await.unwrap(), 0)
+                                    };
+                                    pairs.insert(h, p);
                                     p
                                 }
                             };
-                            sqlx::query("INSERT INTO episode_labels (pair_id, episode_id) VALUES ($1, $2)")
-                                .bind(pid).bind(id).execute(&mut *tx).await.unwrap();
+                            sqlx::query(&ins_link).bind(pid).bind(id).execute(&mut *tx).await.unwrap();
                         }
-                        sqlx::query("INSERT INTO notifications (episode_id, received_at, status, ends_at, annotations, receiver, group_key) VALUES ($1,$2,$3,$4,$5,$6,$7)")
+                        sqlx::query(&ins_hist)
                             .bind(id).bind(now).bind(a.status.as_str()).bind(a.ends_at).bind(a.annotations_json())
                             .bind("bench").bind("{}:{}").execute(&mut *tx).await.unwrap();
                         episodes.insert(key, (id, a.status == Status::Resolved));
                     }
                     Some((id, resolved)) => {
-                        sqlx::query("UPDATE episodes SET last_seen = $1, notifications = notifications + 1, status = $2, ends_at = $3 WHERE id = $4")
+                        sqlx::query(&upd)
                             .bind(now).bind(a.status.as_str()).bind(a.ends_at).bind(id)
                             .execute(&mut *tx).await.unwrap();
                         if a.status == Status::Resolved && !resolved {
-                            sqlx::query("INSERT INTO notifications (episode_id, received_at, status, ends_at, annotations, receiver, group_key) VALUES ($1,$2,$3,$4,$5,$6,$7)")
+                            sqlx::query(&ins_hist)
                                 .bind(id).bind(now).bind(a.status.as_str()).bind(a.ends_at).bind(a.annotations_json())
                                 .bind("bench").bind("{}:{}").execute(&mut *tx).await.unwrap();
                             episodes.insert(key, (id, true));
@@ -438,113 +338,66 @@ async fn run_floor(backend: &str, notifs: &[Vec<Alert>]) -> f64 {
         .await
         .unwrap();
     db.close().await;
-    if backend == "sqlite" {
-        use std::str::FromStr;
-        let o = sqlx::sqlite::SqliteConnectOptions::from_str(&store.url)
-            .unwrap()
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
-        let mut c = sqlx::SqliteConnection::connect_with(&o).await.unwrap();
-        floor_loop!(c, notifs)
-    } else {
-        let mut c = sqlx::PgConnection::connect(&store.url).await.unwrap();
-        floor_loop!(c, notifs)
+    match backend {
+        "sqlite" => {
+            use std::str::FromStr;
+            let o = sqlx::sqlite::SqliteConnectOptions::from_str(&store.url)
+                .unwrap()
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
+            let mut c = sqlx::SqliteConnection::connect_with(&o).await.unwrap();
+            floor_loop!(c, notifs, Dialect::Sqlite)
+        }
+        "postgres" => {
+            let mut c = sqlx::PgConnection::connect(&store.url).await.unwrap();
+            floor_loop!(c, notifs, Dialect::Postgres)
+        }
+        _ => {
+            let mut c = sqlx::MySqlConnection::connect(&store.url).await.unwrap();
+            floor_loop!(c, notifs, Dialect::Mysql)
+        }
     }
 }
 
-const GEN_SQLITE: &[&str] = &[
-    "INSERT INTO episodes (id, fingerprint, starts_at, ends_at, status, alertname, severity, instance, labels, annotations, generator_url, receiver, group_key, first_seen, last_seen, notifications, changed_at)
-     WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $1)
-     SELECT i, printf('%016x', i), $2 + i * 2600,
-            CASE WHEN i % 20 = 0 THEN NULL ELSE $2 + i * 2600 + 600000 END,
-            CASE WHEN i % 20 = 0 THEN 'firing' ELSE 'resolved' END,
-            'Alert' || (i % 20), CASE i % 3 WHEN 0 THEN 'critical' WHEN 1 THEN 'warning' ELSE 'info' END,
-            printf('n%04d', i % 2000),
-            '{\"alertname\":\"Alert' || (i % 20) || '\",\"instance\":\"' || printf('n%04d', i % 2000) || '\",\"severity\":\"' || CASE i % 3 WHEN 0 THEN 'critical' WHEN 1 THEN 'warning' ELSE 'info' END || '\"}',
-            '{\"summary\":\"generated ' || i || '\"}', '', 'bench', '{}:{}', $2 + i * 2600, $2 + i * 2600, 1, 1
-     FROM s",
-];
+/// A query kind: its name and its matcher for a random number.
+type QueryKind = (String, Box<dyn Fn(u64) -> String>);
 
-const GEN_PG: &[&str] = &[
-    "INSERT INTO episodes (id, fingerprint, starts_at, ends_at, status, alertname, severity, instance, labels, annotations, generator_url, receiver, group_key, first_seen, last_seen, notifications, changed_at)
-     OVERRIDING SYSTEM VALUE
-     SELECT i, lpad(to_hex(i), 16, '0'), $2 + i * 2600,
-            CASE WHEN i % 20 = 0 THEN NULL ELSE $2 + i * 2600 + 600000 END,
-            CASE WHEN i % 20 = 0 THEN 'firing' ELSE 'resolved' END,
-            'Alert' || (i % 20), CASE i % 3 WHEN 0 THEN 'critical' WHEN 1 THEN 'warning' ELSE 'info' END,
-            'n' || lpad((i % 2000)::text, 4, '0'),
-            '{\"alertname\":\"Alert' || (i % 20) || '\",\"instance\":\"n' || lpad((i % 2000)::text, 4, '0') || '\",\"severity\":\"' || CASE i % 3 WHEN 0 THEN 'critical' WHEN 1 THEN 'warning' ELSE 'info' END || '\"}',
-            '{\"summary\":\"generated ' || i || '\"}', '', 'bench', '{}:{}', $2 + i * 2600, $2 + i * 2600, 1, 1
-     FROM generate_series(1::bigint, $1::bigint) AS i",
-];
-
-const GEN_COMMON: &[&str] = &[
-    "INSERT INTO label_pairs (name, value) SELECT DISTINCT 'alertname', alertname FROM episodes",
-    "INSERT INTO label_pairs (name, value) SELECT DISTINCT 'severity', severity FROM episodes",
-    "INSERT INTO label_pairs (name, value) SELECT DISTINCT 'instance', instance FROM episodes",
-    "INSERT INTO episode_labels (pair_id, episode_id) SELECT p.id, e.id FROM episodes e JOIN label_pairs p ON p.name = 'alertname' AND p.value = e.alertname",
-    "INSERT INTO episode_labels (pair_id, episode_id) SELECT p.id, e.id FROM episodes e JOIN label_pairs p ON p.name = 'severity' AND p.value = e.severity",
-    "INSERT INTO episode_labels (pair_id, episode_id) SELECT p.id, e.id FROM episodes e JOIN label_pairs p ON p.name = 'instance' AND p.value = e.instance",
-    "ANALYZE",
-];
-
-async fn generate(store: &Store, n: i64) {
-    let db = hpcmon_alert_bridge::storage::Db::open(&store.url, &Default::default())
-        .await
-        .unwrap();
-    db.close().await;
-    if store.pg_dir.is_none() {
-        let mut c = sqlx::SqliteConnection::connect(&store.url).await.unwrap();
-        for q in GEN_SQLITE {
-            sqlx::query(q)
-                .bind(n)
-                .bind(BASE)
-                .execute(&mut c)
-                .await
-                .unwrap();
-        }
-        for q in GEN_COMMON {
-            sqlx::query(q).execute(&mut c).await.unwrap();
-        }
-    } else {
-        let mut c = sqlx::PgConnection::connect(&store.url).await.unwrap();
-        for q in GEN_PG {
-            sqlx::query(q)
-                .bind(n)
-                .bind(BASE)
-                .execute(&mut c)
-                .await
-                .unwrap();
-        }
-        for q in GEN_COMMON {
-            sqlx::query(q).execute(&mut c).await.unwrap();
-        }
-        sqlx::query("SELECT setval(pg_get_serial_sequence('episodes', 'id'), $1)")
-            .bind(n)
-            .execute(&mut c)
-            .await
-            .unwrap();
-    }
-}
-
-async fn run_queries(store: &Store, n: i64) -> Vec<(String, f64, f64, f64)> {
-    let bridge = Bridge::start(store).await;
+async fn run_queries(store: &Store, n: i64, jobs: i64) -> Vec<(String, f64, f64, f64)> {
+    let bridge = Bridge::start(store, &[]).await;
     let c = reqwest::Client::new();
     let span = n * 2600;
     let mut out = Vec::new();
-    let kinds: [(&str, &dyn Fn(u64) -> String); 3] = [
-        ("label = + 1 day range", &|r| {
-            format!("match[]=%7Binstance%3D%22n{:04}%22%7D", r % 2000)
-        }),
-        ("label =~ + 1 day range", &|r| {
-            format!("match[]=%7Binstance%3D~%22n{:02}.*%22%7D", r % 20)
-        }),
-        ("label = + severity + 1 day", &|r| {
-            format!(
-                "match[]=%7Binstance%3D%22n{:04}%22%7D&severity=critical",
-                r % 2000
-            )
-        }),
+    let prefix_len = (jobs.max(10) as f64).log10().ceil() as usize - 2;
+    let kinds: [QueryKind; 5] = [
+        (
+            "label = + 1 day range".into(),
+            Box::new(|r| format!("match[]=%7Binstance%3D%22n{:04}%22%7D", r % 2000)),
+        ),
+        (
+            "label =~ + 1 day range".into(),
+            Box::new(|r| format!("match[]=%7Binstance%3D~%22n{:02}.*%22%7D", r % 20)),
+        ),
+        (
+            "label = + severity + 1 day".into(),
+            Box::new(|r| {
+                format!(
+                    "match[]=%7Binstance%3D%22n{:04}%22%7D&severity=critical",
+                    r % 2000
+                )
+            }),
+        ),
+        (
+            format!("=~ prefix, {jobs} values"),
+            Box::new(move |r| {
+                // j + the first digits: 100 of the label's values.
+                let p = format!("{:06}", r % jobs as u64);
+                format!("match[]=%7Bjob_id%3D~%22j{}.*%22%7D", &p[..prefix_len])
+            }),
+        ),
+        (
+            format!("=~ no prefix, {jobs} values"),
+            Box::new(move |r| format!("match[]=%7Bjob_id%3D~%22.*{:04}%22%7D", r % 10_000)),
+        ),
     ];
     let mut rng = 7u64;
     for (name, f) in kinds {
@@ -565,13 +418,13 @@ async fn run_queries(store: &Store, n: i64) -> Vec<(String, f64, f64, f64)> {
             );
             let t = Instant::now();
             let r = c.get(&url).send().await.unwrap();
-            assert!(r.status().is_success());
+            assert!(r.status().is_success(), "{url}: {}", r.status());
             let v: serde_json::Value = r.json().await.unwrap();
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
             rows += v["data"].as_array().unwrap().len();
         }
         out.push((
-            name.to_string(),
+            name.clone(),
             pct(&mut lat, 0.5),
             pct(&mut lat, 0.99),
             rows as f64 / 200.0,
@@ -613,18 +466,18 @@ async fn main() {
         if a.episodes > 0 {
             let store = Store::new(backend, "query");
             let t = Instant::now();
-            generate(&store, a.episodes).await;
+            common::generate(&store, a.episodes, a.jobs).await;
             println!(
                 "\nquery on {} episodes (generated in {:.1} s), 200 queries each, limit 100:",
                 a.episodes,
                 t.elapsed().as_secs_f64()
             );
             println!(
-                "{:<30} {:>10} {:>10} {:>12}",
+                "{:<32} {:>10} {:>10} {:>12}",
                 "query", "p50 ms", "p99 ms", "rows/query"
             );
-            for (name, p50, p99, rows) in run_queries(&store, a.episodes).await {
-                println!("{name:<30} {p50:>10.2} {p99:>10.2} {rows:>12.1}");
+            for (name, p50, p99, rows) in run_queries(&store, a.episodes, a.jobs).await {
+                println!("{name:<32} {p50:>10.2} {p99:>10.2} {rows:>12.1}");
             }
         }
     }

@@ -50,6 +50,58 @@ impl Matcher {
         })
     }
 
+    /// Whether the matcher's regular expression (anchored) matches `v`, whatever the operator
+    /// (`false` for `=` and `!=`).
+    pub fn regex_matches(&self, v: &str) -> bool {
+        self.re.as_ref().is_some_and(|r| r.is_match(v))
+    }
+
+    /// For `=~`/`!~`: byte strings every value the regular expression matches starts with (at
+    /// most 8, none empty), or `None` when there is no such small set (`.*x`, `(?i)...`).
+    /// Lets the query read only those index ranges instead of every value of the label.
+    pub fn literal_prefixes(&self) -> Option<Vec<Vec<u8>>> {
+        use regex_syntax::hir::literal::{ExtractKind, Extractor};
+        self.re.as_ref()?;
+        let hir = regex_syntax::ParserBuilder::new()
+            .build()
+            .parse(&self.value)
+            .ok()?;
+        let mut ex = Extractor::new();
+        ex.kind(ExtractKind::Prefix).limit_total(64);
+        let mut seq = ex.extract(&hir);
+        seq.dedup();
+        let lits = seq.literals()?;
+        if lits.len() > 32 || lits.iter().any(|l| l.as_bytes().is_empty()) {
+            return None;
+        }
+        let mut out: Vec<Vec<u8>> = lits.iter().map(|l| l.as_bytes().to_vec()).collect();
+        // Few ranges are better than many: shorten the longest literals until at most 8
+        // remain (`gpu1[0-9]` -> `gpu1`), dropping prefixes covered by a shorter one.
+        loop {
+            out.sort();
+            let mut kept: Vec<Vec<u8>> = Vec::new();
+            for p in out {
+                if !kept.iter().any(|k| p.starts_with(k)) {
+                    kept.push(p);
+                }
+            }
+            if kept.len() <= 8 {
+                return Some(kept);
+            }
+            let longest = kept.iter().map(Vec::len).max().unwrap_or(0);
+            if longest <= 1 {
+                return None;
+            }
+            out = kept
+                .into_iter()
+                .map(|mut p| {
+                    p.truncate(longest - 1);
+                    p
+                })
+                .collect();
+        }
+    }
+
     /// Whether a label value (empty = label absent, as in Prometheus) matches.
     pub fn matches(&self, v: &str) -> bool {
         match self.op {
@@ -235,7 +287,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn literal_prefixes_bound_every_match() {
+        let p = |s: &str| parse(s).unwrap()[0].literal_prefixes();
+        assert_eq!(p(r#"{a=~"n00.*"}"#), Some(vec![b"n00".to_vec()]));
+        assert_eq!(
+            p(r#"{a=~"gpu(1|2)[0-9]"}"#),
+            Some(vec![b"gpu1".to_vec(), b"gpu2".to_vec()])
+        );
+        assert_eq!(p(r#"{a=~"n1|n12"}"#), Some(vec![b"n1".to_vec()]));
+        assert_eq!(p(r#"{a=~".*x"}"#), None);
+        assert_eq!(p(r#"{a=~"x?y"}"#).map(|v| v.len()), Some(2));
+        let ci = p(r#"{a=~"(?i)node"}"#).unwrap();
+        assert!(ci.len() <= 8 && ci.contains(&b"nOD".to_vec()), "{ci:?}");
+        assert_eq!(p(r#"{a=~"[a-z]+"}"#), None);
+        assert_eq!(p(r#"{a="x"}"#), None);
+    }
+
     proptest! {
+        #[test]
+        fn prefixes_are_sound(re in "[ab.|*?()]{0,8}", v in "[ab]{0,6}") {
+            if let Ok(m) = Matcher::new("a", Op::Re, &re) {
+                if let (Some(ps), true) = (m.literal_prefixes(), m.regex_matches(&v)) {
+                    prop_assert!(ps.iter().any(|p| v.as_bytes().starts_with(p)), "{re} {v} {ps:?}");
+                }
+            }
+        }
+
         #[test]
         fn never_panics(s in "\\PC{0,60}") {
             let _ = parse(&s);

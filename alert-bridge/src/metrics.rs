@@ -40,6 +40,15 @@ pub struct Metrics {
     pub episodes_firing: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub storage_up: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub retention_deleted: Counter<u64, AtomicU64>,
+    pub retention_deleted_pairs: Counter<u64, AtomicU64>,
+    pub notifications_throttled: Counter,
+    pub inflight_requests: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub inflight_bytes: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub queries_rejected: Family<Reason, Counter>,
+    pub episodes_refired: Counter,
+    pub reconcile_closed: Counter,
+    pub reconcile_errors: Counter,
+    pub reconcile_last_success: Gauge<f64, AtomicU64>,
 }
 
 impl Metrics {
@@ -63,6 +72,15 @@ impl Metrics {
             episodes_firing: Gauge::default(),
             storage_up: Gauge::default(),
             retention_deleted: Counter::default(),
+            retention_deleted_pairs: Counter::default(),
+            notifications_throttled: Counter::default(),
+            inflight_requests: Gauge::default(),
+            inflight_bytes: Gauge::default(),
+            queries_rejected: Family::default(),
+            episodes_refired: Counter::default(),
+            reconcile_closed: Counter::default(),
+            reconcile_errors: Counter::default(),
+            reconcile_last_success: Gauge::default(),
             registry: Registry::default(),
         };
         r.register(
@@ -148,6 +166,54 @@ impl Metrics {
             m.retention_deleted.clone(),
         );
         r.register(
+            "retention_deleted_label_pairs",
+            "Label pairs deleted by retention because no episode used them any more",
+            m.retention_deleted_pairs.clone(),
+        );
+        r.register(
+            "notifications_throttled",
+            "Webhook notifications answered 503 + Retry-After because too many requests or \
+             bytes were in flight (Alertmanager retries them)",
+            m.notifications_throttled.clone(),
+        );
+        r.register(
+            "webhook_inflight_requests",
+            "Webhook requests being read, parsed or stored",
+            m.inflight_requests.clone(),
+        );
+        r.register_with_unit(
+            "webhook_inflight",
+            "Webhook body bytes held by requests being read, parsed or stored",
+            prometheus_client::registry::Unit::Bytes,
+            m.inflight_bytes.clone(),
+        );
+        r.register(
+            "queries_rejected",
+            "API queries not answered, by reason: bad_data (400), timeout, not_ready \
+             (not storage errors)",
+            m.queries_rejected.clone(),
+        );
+        r.register(
+            "episodes_refired",
+            "Resolved episodes that fired again with the same startsAt",
+            m.episodes_refired.clone(),
+        );
+        r.register(
+            "reconcile_closed_episodes",
+            "Firing episodes closed because Alertmanager no longer had the alert",
+            m.reconcile_closed.clone(),
+        );
+        r.register(
+            "reconcile_errors",
+            "Reconciliation rounds that failed (Alertmanager or storage unavailable)",
+            m.reconcile_errors.clone(),
+        );
+        r.register(
+            "reconcile_last_success_timestamp_seconds",
+            "When reconciliation against Alertmanager last completed",
+            m.reconcile_last_success.clone(),
+        );
+        r.register(
             "build",
             "Build information",
             Info::new(vec![
@@ -167,6 +233,15 @@ impl Metrics {
         if alerts > 0 {
             self.alerts_rejected.get_or_create(&l).inc_by(alerts);
         }
+    }
+
+    /// Counts an API query that was not answered for a reason other than storage.
+    pub fn query_rejected(&self, reason: &str) {
+        self.queries_rejected
+            .get_or_create(&Reason {
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     /// Counts a failed storage operation.

@@ -67,7 +67,8 @@ impl Status {
             Status::Resolved => "resolved",
         }
     }
-    fn parse(s: &str) -> Option<Self> {
+    /// Parses `firing` or `resolved`.
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "firing" => Some(Status::Firing),
             "resolved" => Some(Status::Resolved),
@@ -119,7 +120,12 @@ impl Alert {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
     pub receiver: String,
+    pub status: Status,
     pub group_key: String,
+    pub external_url: String,
+    pub group_labels: LabelSet,
+    pub common_labels: LabelSet,
+    pub common_annotations: LabelSet,
     pub truncated_alerts: u64,
     pub alerts: Vec<Alert>,
 }
@@ -180,12 +186,12 @@ pub fn parse(body: &[u8]) -> Result<Notification, PayloadError> {
     if p.version != "4" {
         return Err(PayloadError::Version(p.version));
     }
-    if Status::parse(&p.status).is_none() {
+    let Some(status) = Status::parse(&p.status) else {
         return Err(PayloadError::Invalid(format!(
             "status {:?} is neither \"firing\" nor \"resolved\"",
             p.status
         )));
-    }
+    };
     let mut alerts = Vec::with_capacity(p.alerts.len());
     for (i, a) in p.alerts.into_iter().enumerate() {
         let status = Status::parse(&a.status).ok_or_else(|| {
@@ -240,7 +246,12 @@ pub fn parse(body: &[u8]) -> Result<Notification, PayloadError> {
     }
     Ok(Notification {
         receiver: p.receiver,
+        status,
         group_key: p.group_key,
+        external_url: p.external_url,
+        group_labels: p.group_labels,
+        common_labels: p.common_labels,
+        common_annotations: p.common_annotations,
         truncated_alerts: p.truncated_alerts,
         alerts,
     })

@@ -1,5 +1,6 @@
 //! A real Alertmanager (and a real Prometheus rule) feeding the bridge, read back through the
-//! bridge's API — the same suite against SQLite and against a real PostgreSQL.
+//! bridge's API — the same suite against SQLite, a real PostgreSQL and a real MariaDB; and
+//! reconciliation closing what Alertmanager never resolves.
 
 mod common;
 
@@ -220,6 +221,103 @@ async fn alertmanager_to_bridge_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_to_bridge_postgres() {
     fire_resolve_and_query("postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_to_bridge_mariadb() {
+    fire_resolve_and_query("mariadb").await;
+}
+
+/// Issue 11: Alertmanager sends no "resolved" for an alert that is silenced when it resolves,
+/// so its episode stayed "firing" for the whole retention. Reconciliation against
+/// Alertmanager's `/api/v2/alerts` closes it, with the reason in its history; an alert
+/// Alertmanager still has stays firing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silenced_alert_that_resolves_is_closed_by_reconciliation() {
+    let be = Backend::sqlite();
+    let port = hpcmon_e2e::free_port();
+    let am = Alertmanager::start(&Alertmanager::webhook_config(&format!(
+        "http://127.0.0.1:{port}/webhook"
+    )))
+    .await
+    .unwrap();
+    let bridge = Bridge::start_on(
+        &be,
+        port,
+        &[
+            &format!("--reconcile.alertmanager-url={}", am.url()),
+            "--reconcile.interval=1s",
+        ],
+    )
+    .await;
+    let starts = (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339();
+    let gone = json!({"alertname": "ReconGone", "node": "n1", "severity": "warning"});
+    let stays = json!({"alertname": "ReconStays", "node": "n2", "severity": "warning"});
+    am.post_alerts(&json!([
+        am_alert(gone.clone(), "gone", &starts, None),
+        am_alert(stays.clone(), "stays", &starts, None)
+    ]))
+    .await
+    .unwrap();
+    bridge
+        .wait_for("alertname=ReconGone,ReconStays", WAIT, |r| {
+            r.len() == 2 && r.iter().all(|e| e["status"] == "firing")
+        })
+        .await;
+    // Silence it, then it resolves: Alertmanager notifies nobody.
+    let now = chrono::Utc::now();
+    let c = hpcmon_e2e::client(&Default::default()).unwrap();
+    let r = c
+        .post(format!("{}/api/v2/silences", am.url()))
+        .json(&json!({"matchers": [{"name": "alertname", "value": "ReconGone", "isRegex": false, "isEqual": true}],
+            "startsAt": now.to_rfc3339(), "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+            "createdBy": "test", "comment": "maintenance"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    am.post_alerts(&json!([am_alert(
+        gone,
+        "gone",
+        &starts,
+        Some(&chrono::Utc::now().to_rfc3339())
+    )]))
+    .await
+    .unwrap();
+    let rows = bridge
+        .wait_for("alertname=ReconGone", Duration::from_secs(60), |r| {
+            r.len() == 1 && r[0]["status"] == "resolved"
+        })
+        .await;
+    let id = rows[0]["id"].as_i64().unwrap();
+    let one = bridge.get_json(&format!("/api/v1/alerts/{id}")).await;
+    let hist = one["data"]["history"].as_array().unwrap();
+    assert_eq!(
+        hist.last().unwrap()["reason"],
+        "no longer active in Alertmanager",
+        "closed by reconciliation, not by a notification: {one}"
+    );
+    // Two more rounds: the alert Alertmanager still has is left alone.
+    let closed = bridge
+        .metric("alert_bridge_reconcile_closed_episodes_total")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = bridge.all("alertname=ReconStays").await;
+    assert_eq!(r[0]["status"], "firing");
+    assert_eq!(
+        bridge
+            .metric("alert_bridge_reconcile_closed_episodes_total")
+            .await,
+        Some(closed)
+    );
+    assert!(
+        bridge
+            .metric("alert_bridge_reconcile_last_success_timestamp_seconds")
+            .await
+            .unwrap()
+            > 0.0
+    );
 }
 
 /// A Prometheus alerting rule fires through Alertmanager into the bridge, and resolves when

@@ -1,6 +1,8 @@
 //! Bad input and faults: each bad payload gets its documented status and writes nothing;
 //! odd label values survive; `kill -9` under load loses no acknowledged alert; read and write
-//! credentials are separate. Against SQLite and a real PostgreSQL.
+//! credentials are separate; a storage timeout cannot corrupt the label index; no label value
+//! is a poison pill; load is bounded; a reader's query is never a storage error. Against
+//! SQLite, a real PostgreSQL and a real MariaDB.
 
 mod common;
 
@@ -67,7 +69,12 @@ async fn huge_post(port: u16, chunked: bool, size: usize) -> String {
 
 async fn bad_input(backend: &str) {
     let be = Backend::by_name(backend);
-    let bridge = Bridge::start(&be, &["--webhook.max-body-bytes=8388608"]).await;
+    // A generous commit wait: the debug build stores 10 000 alerts slowly while other tests run.
+    let bridge = Bridge::start(
+        &be,
+        &["--webhook.max-body-bytes=8388608", "--storage.timeout=120s"],
+    )
+    .await;
     let ok = payload(
         "firing",
         vec![wh_alert(
@@ -249,6 +256,11 @@ async fn bad_input_postgres() {
     bad_input("postgres").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_mariadb() {
+    bad_input("mariadb").await;
+}
+
 /// `kill -9` while 4 clients post new alerts: after a restart, every alert the bridge
 /// acknowledged with 2xx is in the database.
 async fn kill9(backend: &str) {
@@ -334,6 +346,11 @@ async fn kill9_loses_nothing_acknowledged_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_loses_nothing_acknowledged_postgres() {
     kill9("postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_loses_nothing_acknowledged_mariadb() {
+    kill9("mariadb").await;
 }
 
 /// Readers use basic auth from the web config; Alertmanager uses the webhook's bearer token.
@@ -471,4 +488,400 @@ async fn storage_url_is_never_logged() {
     assert!(log.contains("127.0.0.1"), "the log names the server: {log}");
     assert!(!log.contains(&pw), "password in the log");
     assert!(!metrics.contains(&pw));
+}
+
+fn one(fp: &str, labels: Value, summary: &str) -> Value {
+    wh_alert(fp, labels, summary, T0, None)
+}
+
+async fn by_matcher(bridge: &Bridge, m: &str) -> Vec<String> {
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("match[]", m)
+        .finish();
+    let mut v: Vec<String> = bridge
+        .all(&q)
+        .await
+        .iter()
+        .map(|r| r["fingerprint"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Issue 11: the storage timeout cancelled the write transaction half-way; the label-pair
+/// cache kept the ids of the rolled-back pairs, SQLite gave those ids to the next new pairs,
+/// and later episodes were linked to the wrong pairs for good. The write is slowed down here
+/// by a trigger on the history table (after the pairs were inserted), beyond the timeout.
+async fn storage_timeout_keeps_the_label_index_right(backend: &str) {
+    let be = Backend::by_name(backend);
+    let bridge = Bridge::start(&be, &["--storage.timeout=1s"]).await;
+    let base = payload(
+        "firing",
+        vec![one("base", json!({"alertname": "Base", "node": "b"}), "ok")],
+    );
+    assert_eq!(bridge.post(base.to_string()).await.0, 200);
+    let url = be.url();
+    match backend {
+        "sqlite" => {
+            use sqlx::ConnectOptions as _;
+            let mut c = std::str::FromStr::from_str(&url)
+                .map(|o: sqlx::sqlite::SqliteConnectOptions| {
+                    o.busy_timeout(Duration::from_secs(120))
+                })
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            // About 30 million rows joined per slow insert: seconds, well past the timeout.
+            for q in [
+                "CREATE TABLE slow (x INTEGER)",
+                "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 320) INSERT INTO slow SELECT i FROM s",
+                "CREATE TRIGGER slow_history BEFORE INSERT ON notifications WHEN NEW.annotations LIKE '%slow%' \
+                 BEGIN SELECT count(*) FROM slow a, slow b, slow c WHERE a.x + b.x + c.x < 0; END",
+            ] {
+                sqlx::query(q).execute(&mut c).await.unwrap();
+            }
+            let x = payload(
+                "firing",
+                vec![one("x1", json!({"alertname": "X", "node": "nx"}), "slow")],
+            );
+            let (status, text) = bridge.post(x.to_string()).await;
+            assert_eq!(
+                status, 503,
+                "the slow write outlives --storage.timeout: {text}"
+            );
+            // Waits (busy timeout) until the slow transaction has ended, one way or the other.
+            sqlx::query("DROP TRIGGER slow_history")
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        _ => {
+            use sqlx::Connection as _;
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE FUNCTION slow_history() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.annotations LIKE '%slow%' THEN PERFORM pg_sleep(4); END IF; RETURN NEW; END $$; \
+                 CREATE TRIGGER slow_history BEFORE INSERT ON notifications FOR EACH ROW \
+                 EXECUTE FUNCTION slow_history();",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+            let x = payload(
+                "firing",
+                vec![one("x1", json!({"alertname": "X", "node": "nx"}), "slow")],
+            );
+            let (status, text) = bridge.post(x.to_string()).await;
+            assert_eq!(
+                status, 503,
+                "the slow write outlives --storage.timeout: {text}"
+            );
+            // Waits for the table lock until the slow transaction has ended.
+            sqlx::raw_sql("DROP TRIGGER slow_history ON notifications")
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    }
+    // New label pairs (which SQLite would number like the rolled-back ones), then
+    // Alertmanager's retry of X.
+    let after = payload(
+        "firing",
+        vec![one(
+            "after1",
+            json!({"alertname": "After", "node": "na"}),
+            "ok",
+        )],
+    );
+    assert_eq!(bridge.post(after.to_string()).await.0, 200);
+    let x = payload(
+        "firing",
+        vec![one("x1", json!({"alertname": "X", "node": "nx"}), "retry")],
+    );
+    assert_eq!(bridge.post(x.to_string()).await.0, 200);
+    let x2 = payload(
+        "firing",
+        vec![one("x2", json!({"alertname": "X", "node": "nx2"}), "ok")],
+    );
+    assert_eq!(bridge.post(x2.to_string()).await.0, 200);
+    assert_eq!(
+        by_matcher(&bridge, r#"{alertname="X"}"#).await,
+        ["x1", "x2"]
+    );
+    assert_eq!(
+        by_matcher(&bridge, r#"{alertname="After"}"#).await,
+        ["after1"]
+    );
+    assert_eq!(by_matcher(&bridge, r#"{node="nx"}"#).await, ["x1"]);
+    assert_eq!(by_matcher(&bridge, r#"{node="na"}"#).await, ["after1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_timeout_keeps_the_label_index_right_sqlite() {
+    storage_timeout_keeps_the_label_index_right("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_timeout_keeps_the_label_index_right_postgres() {
+    storage_timeout_keeps_the_label_index_right("postgres").await;
+}
+
+/// Issue 11: on PostgreSQL a label value with a NUL byte, or longer than a B-tree index entry
+/// may be, failed the whole notification with 5xx on every retry. Every backend stores such
+/// values exactly now, together with the rest of the notification.
+async fn no_label_value_is_a_poison_pill(backend: &str) {
+    let be = Backend::by_name(backend);
+    let bridge = Bridge::start(&be, &[]).await;
+    let odd = [
+        ("nul", "a\u{0}b".to_string()),
+        ("long", "v".repeat(100_000)),
+        ("utf8", "ünïcødé ✓ 🚀 \u{10FFFF} \u{202E}rtl".to_string()),
+        ("ctl", "\u{1}\u{7f}\t\r\n".to_string()),
+    ];
+    let mut alerts = vec![one(
+        "p-normal",
+        json!({"alertname": "Poison", "node": "ok"}),
+        "normal",
+    )];
+    for (k, v) in &odd {
+        let mut a = one(
+            &format!("p-{k}"),
+            json!({"alertname": "Poison", "node": v, "instance": v}),
+            v,
+        );
+        a["annotations"]["description"] = json!(v);
+        alerts.push(a);
+    }
+    // A 3 kB alert name and a NUL in the receiver and group key.
+    alerts.push(one(
+        "p-name",
+        json!({"alertname": "N".repeat(3000)}),
+        "long name",
+    ));
+    let mut p = payload("firing", alerts);
+    p["receiver"] = json!("recv\u{0}er");
+    p["groupKey"] = json!("{}:{g=\"\u{0}\"}");
+    let (status, text) = bridge.post(p.to_string()).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(bridge.all("").await.len(), 6);
+    for (k, v) in &odd {
+        if v.len() < 1000 {
+            // (A 100 kB matcher does not fit in a URL.)
+            let m = format!("{{node={}}}", serde_json::to_string(v).unwrap());
+            assert_eq!(by_matcher(&bridge, &m).await, [format!("p-{k}")], "{k}");
+        }
+        let rows = bridge.all(&format!("fingerprint=p-{k}")).await;
+        assert_eq!(rows[0]["labels"]["node"], json!(v), "{k} read back exactly");
+        assert_eq!(rows[0]["annotations"]["description"], json!(v));
+    }
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("alertname", &"N".repeat(3000))
+        .finish();
+    assert_eq!(bridge.all(&q).await.len(), 1);
+    assert_eq!(
+        bridge
+            .metric("alert_bridge_storage_errors_total{operation=\"insert\"}")
+            .await,
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_label_value_is_a_poison_pill_sqlite() {
+    no_label_value_is_a_poison_pill("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_label_value_is_a_poison_pill_postgres() {
+    no_label_value_is_a_poison_pill("postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_label_value_is_a_poison_pill_mariadb() {
+    no_label_value_is_a_poison_pill("mariadb").await;
+}
+
+/// Should an alert still be unstorable (here: a constraint the operator added), the rest of
+/// its notification is stored and the answer is final (2xx), never a retry loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unstorable_alert_does_not_block_the_others_postgres() {
+    use sqlx::Connection as _;
+    let be = Backend::postgres();
+    let bridge = Bridge::start(&be, &[]).await;
+    let mut c = sqlx::PgConnection::connect(&be.url()).await.unwrap();
+    sqlx::raw_sql("ALTER TABLE episodes ADD CONSTRAINT no_bad CHECK (alertname <> 'Unstorable')")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let p = payload(
+        "firing",
+        vec![
+            one("u1", json!({"alertname": "Fine"}), "a"),
+            one("u2", json!({"alertname": "Unstorable"}), "b"),
+            one("u3", json!({"alertname": "Fine"}), "c"),
+        ],
+    );
+    let (status, text) = bridge.post(p.to_string()).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("stored 2 alerts") && text.contains("alerts[1]"),
+        "{text}"
+    );
+    assert_eq!(bridge.all("alertname=Fine").await.len(), 2);
+    assert_eq!(
+        bridge
+            .metric("alert_bridge_alerts_rejected_total{reason=\"unstorable\"}")
+            .await,
+        Some(1.0)
+    );
+    let only_bad = payload(
+        "firing",
+        vec![one("u4", json!({"alertname": "Unstorable"}), "d")],
+    );
+    let (status, text) = bridge.post(only_bad.to_string()).await;
+    assert_eq!(status, 422, "{text}");
+}
+
+/// Issue 11: 24 concurrent 15 MB notifications took 1.45 GB with no limit. Concurrent
+/// requests and bytes in flight are bounded; the excess gets 503 + Retry-After, and every
+/// notification lands once retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_load_is_bounded() {
+    let be = Backend::sqlite();
+    let bridge = Bridge::start(
+        &be,
+        &[
+            "--webhook.max-concurrent=2",
+            "--webhook.max-body-bytes=2097152",
+            "--webhook.max-inflight-bytes=3145728",
+            "--webhook.admission-wait=50ms",
+        ],
+    )
+    .await;
+    let url = bridge.url("/webhook");
+    let mut tasks = Vec::new();
+    for c in 0..12 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = hpcmon_e2e::client(&Default::default()).unwrap();
+            let alerts: Vec<Value> = (0..1500)
+                .map(|i| {
+                    let mut a = one(
+                        &format!("l{c}-{i}"),
+                        json!({"alertname": "Load", "c": c.to_string()}),
+                        "x",
+                    );
+                    a["annotations"]["pad"] = json!("p".repeat(800));
+                    a
+                })
+                .collect();
+            let body = payload("firing", alerts).to_string();
+            assert!(body.len() > 1_200_000 && body.len() < 2_000_000);
+            let mut throttled = 0;
+            for _ in 0..200 {
+                let r = client.post(&url).body(body.clone()).send().await.unwrap();
+                match r.status().as_u16() {
+                    200 => return throttled,
+                    503 => {
+                        assert!(
+                            r.headers().contains_key("retry-after"),
+                            "503 without Retry-After"
+                        );
+                        throttled += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    s => panic!("unexpected {s}: {}", r.text().await.unwrap_or_default()),
+                }
+            }
+            panic!("never admitted");
+        }));
+    }
+    let mut throttled = 0;
+    for t in tasks {
+        throttled += t.await.unwrap();
+    }
+    assert!(
+        throttled > 0,
+        "12 concurrent 1.4 MB bodies against 2 slots / 3 MB must be throttled"
+    );
+    assert_eq!(total(&bridge).await, 12 * 1500);
+    assert!(
+        bridge
+            .metric("alert_bridge_notifications_throttled_total")
+            .await
+            .unwrap()
+            >= throttled as f64
+    );
+    assert_eq!(
+        bridge.metric("alert_bridge_webhook_inflight_bytes").await,
+        Some(0.0)
+    );
+    assert_eq!(
+        bridge
+            .metric("alert_bridge_webhook_inflight_requests")
+            .await,
+        Some(0.0)
+    );
+    assert_eq!(
+        bridge
+            .metric("alert_bridge_notifications_rejected_total{reason=\"storage_error\"}")
+            .await,
+        None
+    );
+}
+
+/// Issue 11: three regex matchers over many values overflowed SQLite's parameter limit, got
+/// 503 and counted as storage errors (firing the bridge's storage alert). They are answered now,
+/// and a reader's bad query is a 400 that is not a storage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_or_bad_queries_are_not_storage_errors_sqlite() {
+    let be = Backend::sqlite();
+    let bridge = Bridge::start(&be, &["--storage.timeout=120s"]).await;
+    let alerts: Vec<Value> = (0..15_000)
+        .map(|i| {
+            one(
+                &format!("m{i}"),
+                json!({"alertname": "Many", "a": format!("a{i:05}"), "b": format!("b{i:05}"), "c": format!("c{i:05}")}),
+                "m",
+            )
+        })
+        .collect();
+    let (status, text) = bridge.post(payload("firing", alerts).to_string()).await;
+    assert_eq!(status, 200, "{text}");
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("match[]", r#"{a=~"a.*[0-9]",b=~"b.*",c=~".*[0-4]"}"#)
+        .append_pair("limit", "1")
+        .finish();
+    let r = bridge
+        .client
+        .get(bridge.url(&format!("/api/v1/stats?{q}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["total"], 7_500);
+    for bad in ["match[]=%7Bnode%3D~%22(%22%7D", "from=bogus", "limit=-1"] {
+        let r = bridge
+            .client
+            .get(bridge.url(&format!("/api/v1/alerts?{bad}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{bad}");
+    }
+    assert_eq!(
+        bridge
+            .metric("alert_bridge_storage_errors_total{operation=\"query\"}")
+            .await,
+        None,
+        "no storage error counted for readers' queries"
+    );
+    assert_eq!(
+        bridge
+            .metric("alert_bridge_queries_rejected_total{reason=\"bad_data\"}")
+            .await,
+        Some(3.0)
+    );
 }

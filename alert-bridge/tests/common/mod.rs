@@ -1,9 +1,13 @@
 //! Shared helpers of the alert bridge's integration tests: the bridge binary on a free
-//! loopback port, and a real PostgreSQL cluster started by `scripts/postgres.sh`.
+//! loopback port, a real PostgreSQL cluster started by `scripts/postgres.sh`, and a real
+//! MariaDB server (`alert-bridge/scripts/mariadb.sh`, one per test binary, one database per test).
 #![allow(dead_code)]
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use hpcmon_e2e::{free_port, repo_root, Daemon};
@@ -76,10 +80,169 @@ impl Drop for Postgres {
     }
 }
 
+/// The test binary's MariaDB server on 127.0.0.1 (started on first use, killed when the test
+/// binary exits: it runs in the foreground under a thread that lives as long as the process,
+/// with PR_SET_PDEATHSIG).
+pub struct MariaDbServer {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+static MARIADB: OnceLock<MariaDbServer> = OnceLock::new();
+static MARIADB_DIR: OnceLock<PathBuf> = OnceLock::new();
+static DB_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn mariadb_script() -> PathBuf {
+    repo_root().join("alert-bridge/scripts/mariadb.sh")
+}
+
+extern "C" fn remove_mariadb_dir() {
+    if let Some(d) = MARIADB_DIR.get() {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+impl MariaDbServer {
+    /// The shared server (starts it the first time).
+    pub fn get() -> &'static MariaDbServer {
+        MARIADB.get_or_init(|| {
+            assert!(
+                Path::new("/usr/sbin/mariadbd").exists(),
+                "MariaDB is not installed; run `scripts/install-deps.sh mariadb`"
+            );
+            let dir = PathBuf::from(format!(
+                "/tmp/hpcmon-ab-mariadb-{}-{}",
+                std::process::id(),
+                free_port()
+            ));
+            let port = free_port();
+            let _ = MARIADB_DIR.set(dir.clone());
+            unsafe { libc::atexit(remove_mariadb_dir) };
+            let d2 = dir.clone();
+            let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+            std::thread::spawn(move || {
+                let mut cmd = Command::new(mariadb_script());
+                cmd.arg("start")
+                    .arg(&d2)
+                    .arg(port.to_string())
+                    .env("MARIADB_FOREGROUND", "1")
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+                unsafe {
+                    cmd.pre_exec(|| {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        Ok(())
+                    });
+                }
+                match cmd.spawn() {
+                    Ok(mut child) => {
+                        let _ = tx.send(Ok(()));
+                        let _ = child.wait();
+                        // Stay alive: this thread is mariadbd's "parent".
+                        loop {
+                            std::thread::park();
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+            rx.recv()
+                .unwrap()
+                .expect("starting alert-bridge/scripts/mariadb.sh");
+            let server = MariaDbServer { dir, port };
+            let t0 = Instant::now();
+            loop {
+                let ok = Command::new(mariadb_script())
+                    .arg("sql")
+                    .arg(&server.dir)
+                    .arg("SELECT 1")
+                    .output()
+                    .map(|o| o.status.success())
+                    .unwrap_or(false);
+                if ok {
+                    break;
+                }
+                assert!(
+                    t0.elapsed() < Duration::from_secs(60),
+                    "MariaDB did not start: {}",
+                    std::fs::read_to_string(server.dir.join("mysqld.err")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            server
+        })
+    }
+
+    /// Runs SQL as root; returns stdout (tab-separated, no headers).
+    pub fn sql(&self, sql: &str) -> String {
+        let out = Command::new(mariadb_script())
+            .arg("sql")
+            .arg(&self.dir)
+            .arg(sql)
+            .output()
+            .expect("running mariadb.sh sql");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A fresh database with its own account; returns (name, file holding the URL).
+    pub fn create_db(&self) -> (String, PathBuf) {
+        let name = format!(
+            "t{}_{}",
+            std::process::id() % 100_000,
+            DB_SEQ.fetch_add(1, Ordering::SeqCst)
+        );
+        let out = Command::new(mariadb_script())
+            .arg("createdb")
+            .arg(&self.dir)
+            .arg(&name)
+            .output()
+            .expect("mariadb.sh createdb");
+        assert!(
+            out.status.success(),
+            "createdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url_file = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        (name, url_file)
+    }
+
+    /// The read-only account OpenSCOW's Grafana datasource uses (the shipped grants); returns
+    /// its password.
+    pub fn readonly_user(&self, db: &str, user: &str) -> String {
+        let out = Command::new(mariadb_script())
+            .arg("readonly")
+            .arg(&self.dir)
+            .arg(db)
+            .arg(user)
+            .output()
+            .expect("mariadb.sh readonly");
+        assert!(
+            out.status.success(),
+            "readonly: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let f = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        std::fs::read_to_string(f).unwrap().trim().to_string()
+    }
+}
+
 /// Which storage a test runs against.
 pub enum Backend {
     Sqlite(tempfile::TempDir),
     Postgres(Postgres),
+    /// A database on the test binary's MariaDB server.
+    MariaDb {
+        name: String,
+        url_file: PathBuf,
+    },
 }
 
 impl Backend {
@@ -89,11 +252,30 @@ impl Backend {
     pub fn postgres() -> Backend {
         Backend::Postgres(Postgres::start())
     }
+    pub fn mariadb() -> Backend {
+        let (name, url_file) = MariaDbServer::get().create_db();
+        Backend::MariaDb { name, url_file }
+    }
     pub fn by_name(name: &str) -> Backend {
         match name {
             "sqlite" => Self::sqlite(),
             "postgres" => Self::postgres(),
+            "mariadb" => Self::mariadb(),
             _ => panic!("unknown backend {name}"),
+        }
+    }
+    /// The storage URL (with its password).
+    pub fn url(&self) -> String {
+        match self {
+            Backend::Sqlite(d) => format!("sqlite://{}", d.path().join("alerts.db").display()),
+            Backend::Postgres(pg) => std::fs::read_to_string(&pg.url_file)
+                .unwrap()
+                .trim()
+                .to_string(),
+            Backend::MariaDb { url_file, .. } => std::fs::read_to_string(url_file)
+                .unwrap()
+                .trim()
+                .to_string(),
         }
     }
     /// The storage flag (a URL file for PostgreSQL: the password never goes on argv).
@@ -104,6 +286,9 @@ impl Backend {
                 d.path().join("alerts.db").display()
             ),
             Backend::Postgres(pg) => format!("--storage.url-file={}", pg.url_file.display()),
+            Backend::MariaDb { url_file, .. } => {
+                format!("--storage.url-file={}", url_file.display())
+            }
         }
     }
     pub fn pg(&self) -> &Postgres {
@@ -112,6 +297,14 @@ impl Backend {
             _ => panic!("not PostgreSQL"),
         }
     }
+}
+
+/// The bridge binary under test: this build's, or `HPCMON_ALERT_BRIDGE_BIN` (to run the suite
+/// against another build, e.g. to see a regression test fail on the code before its fix).
+pub fn bridge_bin() -> PathBuf {
+    std::env::var_os("HPCMON_ALERT_BRIDGE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hpcmon-alert-bridge")))
 }
 
 /// A running bridge.
@@ -127,7 +320,7 @@ impl Bridge {
     }
 
     pub async fn start_on(backend: &Backend, port: u16, extra: &[&str]) -> Bridge {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hpcmon-alert-bridge"));
+        let mut cmd = Command::new(bridge_bin());
         cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg(backend.storage_arg())
             .arg("--log.level=debug")
