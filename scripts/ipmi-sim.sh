@@ -7,6 +7,10 @@
 #   IPMI_SIM_BASE_PORT  BMC i (1..N) listens on UDP 127.0.0.1:BASE+2*(i-1) and takes
 #                       ipmi_sim console commands on TCP 127.0.0.1:BASE+2*(i-1)+1
 #                       (default 22000; the ipmi block is 22000-22999)
+#   IPMI_SIM_POWER=1    chassis power control: each BMC starts powered on and obeys
+#                       Chassis Control (ipmi-power --on/--off, ipmi-chassis); its state is
+#                       the file <dir>/state-I/power (1 on, 0 off), kept by this script's
+#                       `chassis` command, which ipmi_sim runs as its chassis_control program
 #   users: admin/password (ADMIN), monitor/monpass (USER)
 # Read one with FreeIPMI (RMCP+ needs the opensesspriv workaround):
 #   ipmi-sensors -h 127.0.0.1:22000 -u admin -p password -l ADMIN -D LAN_2_0 -W opensesspriv \
@@ -45,6 +49,11 @@ start)
     sdrcomp -o "$st/ipmi_sim/$name/sdr.20.main" "$SIM/bmc.sdrs"
     sed -e "s/^name .*/name \"$name\"/" -e "s/^\( *addr 127.0.0.1\) .*/\1 $port/" \
         -e "s/^console 127.0.0.1 .*/console 127.0.0.1 $cport/" "$SIM/lan.conf" > "$st/lan.conf"
+    if [ "${IPMI_SIM_POWER:-0}" = 1 ]; then
+      echo 1 > "$st/power"
+      printf '  chassis_control "%s chassis %s"\n' "$REPO/scripts/ipmi-sim.sh" "$st/power" > "$st/chassis.conf"
+      sed -i "/^set_working_mc/r $st/chassis.conf" "$st/lan.conf"
+    fi
     # Own session (survives the caller's process group; stopped through the pid file), and
     # SIGPIPE ignored: ipmi_sim dies of it when a console client leaves before its banner.
     ( trap '' PIPE; exec nohup setsid ipmi_sim -c "$st/lan.conf" -f "$SIM/bmc.emu" -s "$st" -n \
@@ -86,8 +95,15 @@ status)
     b=$(basename "$f" .pid)
     if kill -0 "$(cat "$f")" 2>/dev/null; then echo "$b running pid $(cat "$f") ports $(cat "$DIR/$b.ports")"; else echo "$b stale"; fi
   done ;;
+chassis) # chassis FILE get power | set power VALUE  (ipmi_sim's chassis_control protocol)
+  f=${2:?state file}; shift 2
+  case "${1:-}" in
+    get) echo "power:$(cat "$f" 2>/dev/null || echo 0)" ;;
+    set) shift; while [ $# -ge 2 ]; do [ "$1" = power ] && case "$2" in 0|1) echo "$2" > "$f" ;; esac; shift 2; done ;;
+    *) exit 1 ;;
+  esac ;;
 console)
   i=${2:?BMC number}; shift 2
   console $((BASE + 2*(i-1) + 1)) "$@" ;;
-*) echo "usage: $0 start [N]|stop|status|console I CMD..." >&2; exit 2 ;;
+*) echo "usage: $0 start [N]|stop|status|console I CMD...|chassis FILE get|set ..." >&2; exit 2 ;;
 esac

@@ -12,7 +12,8 @@ For every dashboard (default: dashboards/*.json under the repo root):
     `query_result(...)`) parses: Grafana variables are substituted first, then all expressions
     are checked in ONE `promtool check rules` run on a generated rules file;
   * every metric name those expressions use exists: known names are the families and sample
-    names of every exporters/*/testdata/**/*.prom file plus the recording rules of
+    names of every exporters/*/testdata/**/*.prom and actions/testdata/**/*.prom file (golden
+    scrapes, kept current by each crate's tests) plus the recording rules of
     rules/*.rules.yml (plus Prometheus' own synthetic `up`, `scrape_*`, `ALERTS`).
 
 Live mode (--live URL, a Prometheus base URL such as http://127.0.0.1:9090) checks the
@@ -217,7 +218,9 @@ def ds_uid(ds):
 
 def known_names(root):
     names = set(SYNTHETIC)
-    for f in glob.glob(os.path.join(root, "exporters", "*", "testdata", "**", "*.prom"), recursive=True):
+    goldens = glob.glob(os.path.join(root, "exporters", "*", "testdata", "**", "*.prom"), recursive=True)
+    goldens += glob.glob(os.path.join(root, "actions", "testdata", "**", "*.prom"), recursive=True)
+    for f in goldens:
         if not os.path.isfile(f):
             continue
         with open(f, errors="replace") as fh:
@@ -297,7 +300,7 @@ def check(paths, root, out=print):
                 continue
             for name in sorted(metric_names(s)):
                 if name not in known:
-                    problems.append(f"{w}: unknown metric {name} (not in any exporters/*/testdata/**/*.prom nor a recording rule)\n    expr: {e}")
+                    problems.append(f"{w}: unknown metric {name} (not in any exporters/*/testdata/**/*.prom, actions/testdata/**/*.prom nor a recording rule)\n    expr: {e}")
     for p in problems:
         out(p)
     out(f"check-dashboards: {len(paths)} dashboard(s), {len(exprs)} expression(s), "
