@@ -29,7 +29,13 @@
 //!    dashboards' GPU panels are checked too), and once more on the Job dashboard with
 //!    `jobid` bound to an array task as Slurm prints it (`N_1`: the printed-id join path),
 //!    where the GPU panels are excused because that task holds no GPU. What cannot have data
-//!    on this machine is in `dashboards/live-allowlist.txt`, each with its reason.
+//!    on this machine is in `dashboards/live-allowlist.txt`, each with its reason;
+//! 5. the long-term store: Prometheus remote-writes everything to a real single-node
+//!    VictoriaMetrics (Debian's `victoria-metrics`, 127.0.0.1); the job view's recorded series
+//!    (`jobid:*`, `jobid:slurm_job_info:raw`) arrive there with the values Prometheus computed,
+//!    every recorded name Prometheus has is there, and the live dashboard check passes on every
+//!    dashboard against VictoriaMetrics' query API too. The series counts per scrape job,
+//!    per node and per job are printed (the sizing note of packaging/README.md).
 //!
 //! The busy job holds ONE core: the six fake nodes share this machine's real cores (2 on the
 //! test VMs), and a job pinned to both would compete with Prometheus, the exporters and any
@@ -56,7 +62,7 @@ use std::time::Duration;
 
 use hpcmon_e2e::{
     first_value, repo_root, require_program, start_binary, ClusterOptions, Daemon, Prometheus,
-    SlurmCluster,
+    SlurmCluster, VictoriaMetrics,
 };
 use serde_json::Value;
 
@@ -578,6 +584,9 @@ async fn job_view_rollups_and_dashboards_on_a_real_cgroup_cluster() {
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
+    // 5. Everything Prometheus stores, recorded series included, goes on to VictoriaMetrics.
+    let vm = VictoriaMetrics::start(logs.path()).await.unwrap();
+    let config = format!("{config}{}", vm.remote_write_config());
     let prom = Prometheus::start(&config, &files).await.unwrap();
     if let Err(e) = prom.wait_targets_up(Duration::from_secs(30)).await {
         panic!(
@@ -834,6 +843,86 @@ async fn job_view_rollups_and_dashboards_on_a_real_cgroup_cluster() {
         t0.elapsed().as_secs_f64()
     );
 
+    // 5. VictoriaMetrics has the job view's recorded series with Prometheus' values (it
+    // evaluates no rule: they can only come through remote_write).
+    let in_vm = |q: String, pred: Box<dyn Fn(f64) -> bool>| {
+        let vm = &vm;
+        async move {
+            let r = vm
+                .wait_for(
+                    &q,
+                    |r| first_value(r).is_some_and(&pred),
+                    Duration::from_secs(30),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            first_value(&r).unwrap()
+        }
+    };
+    let vm_busy = in_vm(eff(&busy.raw), Box::new(|v| v > 0.8)).await;
+    let vm_wide = in_vm(
+        format!("jobid:node_slurm_job_cpus:sum{{jobid=\"{}\"}}", wide.raw),
+        Box::new(|v| v == 2.0),
+    )
+    .await;
+    let vm_peak = in_vm(
+        peak_q.clone(),
+        Box::new(move |v| (v - want).abs() <= 0.1 * want),
+    )
+    .await;
+    let vm_gpu = in_vm(gpu_util_q.clone(), Box::new(|v| (v - 0.87).abs() < 1e-9)).await;
+    let vm_user = vm
+        .wait_for(
+            &format!("jobid:slurm_job_info:raw{{jobid=\"{}\"}}", busy.raw),
+            |r| r[0]["metric"]["user"] == busy.user.as_str(),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let names_q =
+        r#"count(count by (__name__) ({__name__=~"jobid:.+|uuid_jobid:.+|user:.+|account:.+"}))"#;
+    let prom_names = value(&prom, names_q).await.unwrap_or(0.0);
+    let vm_names = in_vm(names_q.to_string(), Box::new(move |v| v >= prom_names)).await;
+    println!(
+        "VictoriaMetrics (remote_write): busy efficiency {vm_busy:.3}, wide CPUs {vm_wide}, \
+         memory peak {vm_peak} B, GPU utilisation {vm_gpu}, {} of jobid:slurm_job_info:raw; \
+         {vm_names} recorded job-view names (Prometheus {prom_names})",
+        vm_user[0]["metric"]["user"]
+    );
+    // Sizing: series per scrape job, per node and per job (packaging/README.md).
+    let per_job = prom
+        .query("count by (job) ({__name__=~\".+\", job!=\"\"})")
+        .await
+        .unwrap();
+    let per_slurm_node = value(
+        &prom,
+        r#"count({job="slurm", node!=""}) / count(count by (node) ({job="slurm", node!=""}))"#,
+    )
+    .await;
+    let per_jobid = value(
+        &prom,
+        r#"count({jobid!=""}) / count(count by (jobid) ({jobid!=""}))"#,
+    )
+    .await;
+    let mut sizes: Vec<String> = per_job
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            format!(
+                "{}={}",
+                r["metric"]["job"].as_str().unwrap_or("?"),
+                r["value"][1].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    sizes.sort();
+    println!(
+        "series per scrape job: {}; Slurm exporter series per Slurm node: {per_slurm_node:?}; \
+         series carrying a jobid, per job: {per_jobid:?}",
+        sizes.join(" ")
+    );
+
     // 4. The live dashboard check on every dashboard, `jobid` bound to the GPU job (the Job
     // dashboard's GPU panels and the GPU dashboard's job rows need one); then the Job
     // dashboard alone for an array task as Slurm prints it (`N_1`, the printed-id join
@@ -852,6 +941,9 @@ async fn job_view_rollups_and_dashboards_on_a_real_cgroup_cluster() {
         // The machine-room dashboard needs the UPS/PDU/Modbus stack this test does not run;
         // exporters/ipmi/tests/room_live.rs live-checks it against real snmpd and pymodbus.
         .filter(|p| p.file_name().is_some_and(|n| n != "room.json"))
+        // The actions dashboard needs hpcmon-actions with a journal of real actions;
+        // actions/tests/tiers.rs live-checks it on the temperature tiers it drives.
+        .filter(|p| p.file_name().is_some_and(|n| n != "actions.json"))
         .collect();
     dashboards.sort();
     assert!(dashboards.len() >= 8, "dashboards/*.json: {dashboards:?}");
@@ -874,18 +966,27 @@ async fn job_view_rollups_and_dashboards_on_a_real_cgroup_cluster() {
     )
     .unwrap();
     let job_json = repo_root().join("dashboards/job.json");
-    for (what, jobid, allow, paths) in [
+    for (what, url, jobid, allow, paths) in [
         (
             "every dashboard",
+            prom.url(),
             &gpu_job.jobid,
             &allow,
             dashboards.clone(),
         ),
         (
             "job dashboard, array task",
+            prom.url(),
             &array_task.jobid,
             &array_allow,
             vec![job_json],
+        ),
+        (
+            "every dashboard, on VictoriaMetrics",
+            vm.url(),
+            &gpu_job.jobid,
+            &allow,
+            dashboards.clone(),
         ),
     ] {
         // `timeout` bounds it; stdout (one PASS/FAIL/ALLOWED line per query) is in the message.
@@ -894,7 +995,7 @@ async fn job_view_rollups_and_dashboards_on_a_real_cgroup_cluster() {
             .arg("python3")
             .arg(&check)
             .arg("--live")
-            .arg(prom.url())
+            .arg(&url)
             .arg("--allow-list")
             .arg(allow)
             .arg("--var")

@@ -99,10 +99,38 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Liveness/readiness probes on port "metrics". With a web config, every path may need
-basic auth (which probes cannot send), so they only check that the port accepts connections. */}}
+{{/* How probes reach a component: "HTTP", "HTTPS" or "TCP" (probes.scheme, or with "auto":
+HTTP without a web config; with an inline web config, HTTPS when it only sets up TLS and TCP
+when it asks for basic auth or a client certificate, which a kubelet probe cannot send; TCP with
+an existing web config Secret, whose content the chart cannot see). */}}
+{{- define "hpcmon.probeScheme" -}}
+{{- $s := .Values.probes.scheme }}
+{{- if ne $s "auto" }}
+{{- $s }}
+{{- else if not .Values.webConfig.enabled }}
+{{- "HTTP" }}
+{{- else if .Values.webConfig.existingSecret }}
+{{- "TCP" }}
+{{- else }}
+{{- $cfg := .Values.webConfig.config }}
+{{- $tls := default dict (get $cfg "tls_server_config") }}
+{{- $clientAuth := default "NoClientCert" (get $tls "client_auth_type") }}
+{{- if or (get $cfg "basic_auth_users") (has $clientAuth (list "RequireAnyClientCert" "RequireAndVerifyClientCert")) }}
+{{- "TCP" }}
+{{- else if $tls }}
+{{- "HTTPS" }}
+{{- else }}
+{{- "HTTP" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Liveness/readiness probes on port "metrics": /-/healthy and /-/ready (the alert bridge's
+/-/ready pings its database, the Slurm exporter's waits for its first snapshot), or only a
+TCP connect when the web config demands credentials (see hpcmon.probeScheme). */}}
 {{- define "hpcmon.probes" -}}
-{{- if .Values.webConfig.enabled }}
+{{- $scheme := include "hpcmon.probeScheme" . }}
+{{- if eq $scheme "TCP" }}
 livenessProbe:
   tcpSocket:
     port: metrics
@@ -116,15 +144,43 @@ livenessProbe:
   httpGet:
     path: /-/healthy
     port: metrics
+    scheme: {{ $scheme }}
   periodSeconds: 30
   timeoutSeconds: 5
 readinessProbe:
   httpGet:
     path: /-/ready
     port: metrics
+    scheme: {{ $scheme }}
   periodSeconds: 10
   timeoutSeconds: 5
+  failureThreshold: 3
 {{- end }}
+{{- end }}
+
+{{/* The ServiceAccount every pod runs as. */}}
+{{- define "hpcmon.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "hpcmon.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Pod-level identity shared by every component: ServiceAccount, no API token. */}}
+{{- define "hpcmon.podIdentity" -}}
+serviceAccountName: {{ include "hpcmon.serviceAccountName" . }}
+automountServiceAccountToken: false
+{{- end }}
+
+{{/* The Prometheus `job` label of each component: what rules/*.rules.yml match (up{job="node"},
+up{job="slurm"}, up{job="alert-bridge"}) and what the demo and the file/HTTP SD examples use. */}}
+{{- define "hpcmon.jobNames" -}}
+node-exporter: node
+gpu-exporter: gpu
+ipmi-exporter: ipmi
+slurm-exporter: slurm
+alert-bridge: alert-bridge
 {{- end }}
 
 {{/* Security context of an unprivileged container. */}}
