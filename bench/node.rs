@@ -2,9 +2,10 @@
 //!
 //! Built and run by `bench/node.sh [N]` (a single-file program compiled with `rustc`, std
 //! only, so it needs no Cargo workspace member). Both exporters run on 127.0.0.1 with the
-//! same collectors (the shared ones, `--collector.disable-defaults` plus one
-//! `--collector.NAME` each), get a few warm-up scrapes, then N scrapes each, interleaved
-//! (ABBA order). Printed per scrape: CPU time of each exporter process (utime+stime deltas
+//! same collectors (node_exporter's default set, `--collector.disable-defaults` plus one
+//! `--collector.NAME` each on both sides; a collector that succeeds on one side only is left
+//! out and listed), get a few warm-up scrapes, then N scrapes each, interleaved (ABBA
+//! order; with a third, older build of ours, the order reverses every other round). Printed per scrape: CPU time of each exporter process (utime+stime deltas
 //! from `/proc/PID/stat`, and the same from the process CPU clock, `clock_getcpuclockid`,
 //! which has nanosecond resolution), wall time seen by the client, peak RSS (`VmHWM`), the
 //! ratios ours/theirs next to the targets, sample counts of the shared families, each
@@ -12,7 +13,7 @@
 //! same files (the ones node_exporter opened during one scrape, captured with `strace`)
 //! with nothing else, N times, in this process.
 //!
-//! Usage: node-bench N OURS_BIN THEIRS_BIN — timing only, no assertions.
+//! Usage: node-bench N OURS_BIN THEIRS_BIN [OURS_BEFORE_BIN] — timing only, no assertions.
 
 #[allow(dead_code)]
 #[path = "../exporters/node/tests/compat_expfmt/mod.rs"]
@@ -25,6 +26,12 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Collectors a distribution's build turns on although node_exporter 1.5 itself leaves them
+/// off: Debian's package enables `systemd` by default (its `--help` says "default: enabled";
+/// upstream's README lists systemd among the collectors disabled by default). The default set
+/// is upstream's, so these are left out unless named in BENCH_COLLECTORS.
+const DISTRO_DEFAULTS: &[&str] = &["systemd"];
 
 const CPU_TARGET: f64 = 0.25;
 const RSS_TARGET: f64 = 0.5;
@@ -138,9 +145,13 @@ fn free_port() -> u16 {
 fn start(name: &'static str, bin: &str, args: &[String], log: &Path) -> Result<Proc, String> {
     let port = free_port();
     let logf = File::create(log).map_err(|e| e.to_string())?;
+    // As a service runs: no backtrace capture on every error (a collector without its
+    // hardware fails on every scrape), whatever the shell running the benchmark has set.
     let child = Command::new(bin)
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .stdin(Stdio::null())
         .stdout(logf.try_clone().map_err(|e| e.to_string())?)
         .stderr(logf)
@@ -197,24 +208,33 @@ fn scrape(port: u16) -> Result<(String, Duration), String> {
     Ok((body.to_string(), wall))
 }
 
-fn collectors_in_help(bin: &str) -> BTreeSet<String> {
+/// The collectors an exporter's `--help` offers ("Enable the NAME collector ... (default:
+/// enabled|disabled)"), with whether each is on by default.
+fn collectors_in_help(bin: &str) -> BTreeMap<String, bool> {
     let out = Command::new(bin)
         .arg("--help")
         .output()
         .expect("run --help");
     let help =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    let mut names = BTreeSet::new();
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut names = BTreeMap::new();
     for part in help.split("Enable the ").skip(1) {
-        if let Some(name) = part.split(" collector").next() {
-            if !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            {
-                names.insert(name.to_string());
-            }
+        let Some(name) = part.split(" collector").next() else {
+            continue;
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            continue;
         }
+        let on = part
+            .split("(default: ")
+            .nth(1)
+            .is_some_and(|d| d.starts_with("enabled"));
+        names.insert(name.to_string(), on);
     }
     names
 }
@@ -338,15 +358,15 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Scrapes both `n` times, interleaved (ABBA), after 10 warm-up scrapes each; CPU deltas of
-/// each process over the loop.
-fn interleaved(procs: [&Proc; 2], n: usize) -> [Side; 2] {
+/// Scrapes every process `n` times, interleaved (the order reverses every other round, ABBA
+/// for two), after 10 warm-up scrapes each; CPU deltas of each process over the loop.
+fn interleaved(procs: &[&Proc], n: usize) -> Vec<Side> {
     for _ in 0..10 {
         for p in procs {
             scrape(p.port).unwrap_or_else(|e| panic!("{} warm-up scrape: {e}", p.name));
         }
     }
-    let mut sides = [Side::default(), Side::default()];
+    let mut sides: Vec<Side> = procs.iter().map(|_| Side::default()).collect();
     let t0: Vec<(u64, u128)> = procs
         .iter()
         .map(|p| {
@@ -357,7 +377,10 @@ fn interleaved(procs: [&Proc; 2], n: usize) -> [Side; 2] {
         })
         .collect();
     for i in 0..n {
-        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut order: Vec<usize> = (0..procs.len()).collect();
+        if i % 2 == 1 {
+            order.reverse();
+        }
         for k in order {
             let (body, wall) = scrape(procs[k].port)
                 .unwrap_or_else(|e| panic!("{} scrape {i}: {e}", procs[k].name));
@@ -400,18 +423,19 @@ fn cpu_per_scrape(
         &dir.join("pc-theirs.log"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let sides = interleaved([&ours, &theirs], n);
+    let sides = interleaved(&[&ours, &theirs], n);
     [0, 1].map(|k| sides[k].cpu_ns as f64 / 1e6 / n as f64)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        eprintln!("usage: {} N OURS_BIN THEIRS_BIN", args[0]);
+    if args.len() != 4 && args.len() != 5 {
+        eprintln!("usage: {} N OURS_BIN THEIRS_BIN [OURS_BEFORE_BIN]", args[0]);
         std::process::exit(2);
     }
     let n: usize = args[1].parse().expect("N must be a number");
     let (ours_bin, theirs_bin) = (&args[2], &args[3]);
+    let before_bin = args.get(4).filter(|b| !b.is_empty());
     let dir = std::env::temp_dir().join(format!("hpcmon-node-bench-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(dir.clone());
     std::fs::create_dir_all(dir.join("textfile")).unwrap();
@@ -420,88 +444,119 @@ fn main() {
         "# HELP bench_info A textfile metric.\n# TYPE bench_info gauge\nbench_info 1\n",
     )
     .unwrap();
-    // --collector.textfile.directory is a fixed interface; until ours has it, ours runs
-    // without textfile (the probe below then skips that collector on both sides).
     let textfile_flag = format!(
         "--collector.textfile.directory={}",
         dir.join("textfile").display()
     );
-    let ours_help = Command::new(ours_bin)
-        .arg("--help")
-        .output()
-        .expect("run ours --help");
-    let ours_has_textfile = String::from_utf8_lossy(&ours_help.stdout)
-        .lines()
-        .any(|l| l.trim_start().starts_with("--collector.textfile.directory"));
-    let base_theirs = vec![
-        "--collector.disable-defaults".to_string(),
-        textfile_flag.clone(),
-    ];
-    let mut base = vec!["--collector.disable-defaults".to_string()];
-    if ours_has_textfile {
-        base.push(textfile_flag);
-    }
+    let base = vec!["--collector.disable-defaults".to_string(), textfile_flag];
 
-    // The shared collectors that work on ours (probe each: a collector that fails would cost nothing).
+    // The set: every collector node_exporter enables by default, on both sides (each side
+    // started with --collector.disable-defaults plus the same --collector.NAME list, so that
+    // our own extras, such as slurm_job, are off). BENCH_COLLECTORS="a b c" overrides it.
     let theirs_have = collectors_in_help(theirs_bin);
+    let ours_have = collectors_in_help(ours_bin);
+    let wanted: Vec<String> = match std::env::var("BENCH_COLLECTORS") {
+        Ok(list) if !list.trim().is_empty() => list.split_whitespace().map(String::from).collect(),
+        _ => theirs_have
+            .iter()
+            .filter(|(c, on)| **on && !DISTRO_DEFAULTS.contains(&c.as_str()))
+            .map(|(c, _)| c.clone())
+            .collect(),
+    };
+    // With an older build in the loop, the set is what all three have (same work for each).
+    let before_have = before_bin.map(|b| collectors_in_help(b));
+    let mut wanted = wanted;
+    let mut not_in_before = Vec::new();
+    if let Some(bh) = &before_have {
+        wanted.retain(|c| {
+            let keep = bh.contains_key(c) || !ours_have.contains_key(c);
+            if !keep {
+                not_in_before.push(c.clone());
+            }
+            keep
+        });
+    }
+    let missing: Vec<&String> = wanted.iter().filter(|c| !ours_have.contains_key(*c)).collect();
     let mut collectors = Vec::new();
-    let mut skipped = Vec::new();
-    for c in collectors_in_help(ours_bin).intersection(&theirs_have) {
-        let mut a = base.clone();
-        a.push(format!("--collector.{c}"));
-        let ok = start("ours", ours_bin, &a, &dir.join("probe.log"))
-            .and_then(|p| scrape(p.port))
-            .map(|(body, _)| {
-                body.contains(&format!(
-                    "node_scrape_collector_success{{collector=\"{c}\"}} 1"
-                ))
-            })
-            .unwrap_or(false);
-        if ok {
+    let mut unequal = Vec::new();
+    for c in wanted.iter().filter(|c| ours_have.contains_key(*c) && theirs_have.contains_key(*c)) {
+        // Both sides must do the same work: a collector that succeeds on one side and fails
+        // on the other (no hardware here for ours, say) is left out and listed.
+        let ok = |bin: &str, name: &'static str| {
+            let mut a = base.clone();
+            a.push(format!("--collector.{c}"));
+            start(name, bin, &a, &dir.join(format!("probe-{name}.log")))
+                .and_then(|p| scrape(p.port))
+                .map(|(body, _)| {
+                    body.contains(&format!(
+                        "node_scrape_collector_success{{collector=\"{c}\"}} 1"
+                    ))
+                })
+                .unwrap_or(false)
+        };
+        let (o, t) = (ok(ours_bin, "ours"), ok(theirs_bin, "theirs"));
+        if o == t {
             collectors.push(c.clone());
         } else {
-            skipped.push(c.clone());
+            unequal.push(format!("{c} (ours {}, theirs {})", if o { "ok" } else { "fails" }, if t { "ok" } else { "fails" }));
         }
     }
     let enable: Vec<String> = collectors
         .iter()
         .map(|c| format!("--collector.{c}"))
         .collect();
-    let ours = start(
-        "ours",
-        ours_bin,
-        &[base.clone(), enable.clone()].concat(),
-        &dir.join("ours.log"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let theirs = start(
-        "theirs",
-        theirs_bin,
-        &[base_theirs.clone(), enable].concat(),
-        &dir.join("theirs.log"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let args_all = [base.clone(), enable.clone()].concat();
+    let ours = start("ours", ours_bin, &args_all, &dir.join("ours.log")).unwrap_or_else(|e| panic!("{e}"));
+    let theirs =
+        start("theirs", theirs_bin, &args_all, &dir.join("theirs.log")).unwrap_or_else(|e| panic!("{e}"));
+    let before = before_bin.map(|b| {
+        start("before", b, &args_all, &dir.join("before.log")).unwrap_or_else(|e| panic!("{e}"))
+    });
 
-    println!("hpcmon node exporter benchmark: {n} scrapes of each exporter, interleaved (ABBA), on 127.0.0.1");
+    println!("hpcmon node exporter benchmark: {n} scrapes of each exporter, interleaved, on 127.0.0.1");
     println!("ours:   {ours_bin} (pid {})", ours.child.id());
     println!("theirs: {theirs_bin} (pid {})", theirs.child.id());
+    if let (Some(b), Some(p)) = (before_bin, &before) {
+        println!("before: {b} (pid {})", p.child.id());
+    }
     println!(
         "collectors ({}): {}",
         collectors.len(),
         collectors.join(" ")
     );
-    if !skipped.is_empty() {
+    if std::env::var("BENCH_COLLECTORS").map_or(true, |l| l.trim().is_empty()) {
         println!(
-            "skipped: shared collectors that do not succeed on ours here: {}",
-            skipped.join(" ")
+            "not in the set: {} (on by default in this distribution's node_exporter build, off \
+             in node_exporter 1.5 itself; add it with BENCH_COLLECTORS)",
+            DISTRO_DEFAULTS.join(" ")
         );
+    }
+    if !missing.is_empty() {
+        println!(
+            "not compared: node_exporter default collectors that ours lacks ({}): {}",
+            missing.len(),
+            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+        );
+    }
+    if !not_in_before.is_empty() {
+        println!(
+            "not compared: collectors the before build lacks ({}): {}",
+            not_in_before.len(),
+            not_in_before.join(" ")
+        );
+    }
+    if !unequal.is_empty() {
+        println!("not compared: unequal work here: {}", unequal.join(", "));
     }
 
     // File lists for the floor (traced before the timed loop, then warm up again).
     let traced_theirs = traced_paths(&theirs, &dir);
     let traced_ours = traced_paths(&ours, &dir);
-    let procs = [&ours, &theirs];
-    let mut sides = interleaved(procs, n);
+    let mut procs: Vec<&Proc> = vec![&ours, &theirs];
+    if let Some(b) = &before {
+        procs.push(b);
+    }
+    let mut sides = interleaved(&procs, n);
     // Per-collector durations: scrape again (outside the timed loop) and average 20 of them.
     for (k, p) in procs.iter().enumerate() {
         for _ in 0..20 {
@@ -556,66 +611,34 @@ fn main() {
             "MISSES target"
         }
     };
+    let has_before = before.is_some();
     println!();
-    println!(
-        "{:<40} {:>10} {:>10} {:>12}  target",
+    print!(
+        "{:<40} {:>10} {:>10} {:>12}",
         "per scrape", "ours", "theirs", "ours/theirs"
     );
-    let r = cpu_stat[0] / cpu_stat[1];
-    println!(
-        "{:<40} {:>10.3} {:>10.3} {:>12.3}  <= {CPU_TARGET} ({})",
-        "CPU ms, utime+stime /proc/PID/stat",
-        cpu_stat[0],
-        cpu_stat[1],
-        r,
-        verdict(r, CPU_TARGET)
-    );
-    let r = cpu_clk[0] / cpu_clk[1];
-    println!(
-        "{:<40} {:>10.3} {:>10.3} {:>12.3}  <= {CPU_TARGET} ({})",
-        "CPU ms, process CPU clock (ns res.)",
-        cpu_clk[0],
-        cpu_clk[1],
-        r,
-        verdict(r, CPU_TARGET)
-    );
-    println!(
-        "{:<40} {:>10.3} {:>10.3} {:>12.3}",
-        "wall ms, median (client side)",
-        stats[0].0,
-        stats[1].0,
-        stats[0].0 / stats[1].0
-    );
-    println!(
-        "{:<40} {:>10.3} {:>10.3} {:>12.3}",
-        "wall ms, mean",
-        stats[0].1,
-        stats[1].1,
-        stats[0].1 / stats[1].1
-    );
-    println!(
-        "{:<40} {:>10.3} {:>10.3} {:>12.3}",
-        "wall ms, p99",
-        stats[0].2,
-        stats[1].2,
-        stats[0].2 / stats[1].2
-    );
-    let r = hwm[0] / hwm[1];
-    println!(
-        "{:<40} {:>10.1} {:>10.1} {:>12.3}  <= {RSS_TARGET} ({})",
-        "peak RSS MiB (VmHWM)",
-        hwm[0],
-        hwm[1],
-        r,
-        verdict(r, RSS_TARGET)
-    );
-    println!(
-        "{:<40} {:>10.1} {:>10.1} {:>12.3}",
-        "RSS MiB now (VmRSS)",
-        rss[0],
-        rss[1],
-        rss[0] / rss[1]
-    );
+    if has_before {
+        print!(" {:>10} {:>13}", "before", "before/theirs");
+    }
+    println!("  target");
+    let row = |label: &str, v: &[f64], prec: usize, target: Option<f64>| {
+        let r = v[0] / v[1];
+        print!("{label:<40} {:>10.prec$} {:>10.prec$} {r:>12.3}", v[0], v[1]);
+        if has_before {
+            print!(" {:>10.prec$} {:>13.3}", v[2], v[2] / v[1]);
+        }
+        match target {
+            Some(t) => println!("  <= {t} ({})", verdict(r, t)),
+            None => println!(),
+        }
+    };
+    row("CPU ms, utime+stime /proc/PID/stat", &cpu_stat, 3, Some(CPU_TARGET));
+    row("CPU ms, process CPU clock (ns res.)", &cpu_clk, 3, Some(CPU_TARGET));
+    row("wall ms, median (client side)", &stats.iter().map(|s| s.0).collect::<Vec<_>>(), 3, None);
+    row("wall ms, mean", &stats.iter().map(|s| s.1).collect::<Vec<_>>(), 3, None);
+    row("wall ms, p99", &stats.iter().map(|s| s.2).collect::<Vec<_>>(), 3, None);
+    row("peak RSS MiB (VmHWM)", &hwm, 1, Some(RSS_TARGET));
+    row("RSS MiB now (VmRSS)", &rss, 1, None);
     println!(
         "(/proc/PID/stat counts in ticks of {:.0} ms: ±{:.3} ms per scrape at N={n})",
         1e3 / tck,
@@ -671,24 +694,34 @@ fn main() {
 
     println!();
     println!("per collector, mean node_scrape_collector_duration_seconds over 20 scrapes (ms):");
-    println!(
-        "  {:<14} {:>9} {:>9} {:>8}",
+    print!(
+        "  {:<17} {:>9} {:>9} {:>8}",
         "collector", "ours", "theirs", "ratio"
     );
-    let mut rows: Vec<(&String, f64, f64)> = sides[1]
+    if has_before {
+        print!(" {:>9}", "before");
+    }
+    println!();
+    let mut rows: Vec<(&String, f64, f64, f64)> = sides[1]
         .collector_secs
         .iter()
         .map(|(c, t)| {
-            (
-                c,
-                sides[0].collector_secs.get(c).copied().unwrap_or(f64::NAN),
-                *t,
-            )
+            let get = |k: usize| {
+                sides
+                    .get(k)
+                    .and_then(|s| s.collector_secs.get(c).copied())
+                    .unwrap_or(f64::NAN)
+            };
+            (c, get(0), *t, get(2))
         })
         .collect();
     rows.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
-    for (c, o, t) in rows {
-        println!("  {c:<14} {:>9.3} {:>9.3} {:>8.3}", o * 1e3, t * 1e3, o / t);
+    for (c, o, t, b) in rows {
+        print!("  {c:<17} {:>9.3} {:>9.3} {:>8.3}", o * 1e3, t * 1e3, o / t);
+        if has_before {
+            print!(" {:>9.3}", b * 1e3);
+        }
+        println!();
     }
 
     println!();
@@ -715,6 +748,7 @@ fn main() {
     println!("(file lists: what each exporter opened/statfs'd during one scrape, traced with strace -f; /proc/self excluded)");
     drop(ours);
     drop(theirs);
+    drop(before);
 
     // Per-collector CPU: each collector alone, minus both exporters' cost with none.
     let m: usize = std::env::var("BENCH_PER_COLLECTOR_N")
@@ -723,7 +757,7 @@ fn main() {
         .unwrap_or(100);
     if m > 0 {
         let bins = [ours_bin.as_str(), theirs_bin.as_str()];
-        let bases = [base.as_slice(), base_theirs.as_slice()];
+        let bases = [base.as_slice(), base.as_slice()];
         let none = cpu_per_scrape(bins, bases, &[], m, &dir);
         println!();
         println!(
@@ -731,11 +765,11 @@ fn main() {
              ({m} interleaved scrapes each; BENCH_PER_COLLECTOR_N=0 skips)"
         );
         println!(
-            "  {:<14} {:>9} {:>9} {:>8}",
+            "  {:<17} {:>9} {:>9} {:>8}",
             "collector", "ours", "theirs", "ratio"
         );
         println!(
-            "  {:<14} {:>9.3} {:>9.3} {:>8.3}",
+            "  {:<17} {:>9.3} {:>9.3} {:>8.3}",
             "(none)",
             none[0],
             none[1],
@@ -751,8 +785,8 @@ fn main() {
         for (c, o, t) in &rows {
             so += o;
             st += t;
-            println!("  {c:<14} {o:>9.3} {t:>9.3} {:>8.3}", o / t);
+            println!("  {c:<17} {o:>9.3} {t:>9.3} {:>8.3}", o / t);
         }
-        println!("  {:<14} {so:>9.3} {st:>9.3} {:>8.3}", "(sum)", so / st);
+        println!("  {:<17} {so:>9.3} {st:>9.3} {:>8.3}", "(sum)", so / st);
     }
 }

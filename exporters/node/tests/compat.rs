@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use compat_expfmt::{Exposition, Family};
 use hpcmon_e2e::free_port;
-use hpcmon_node_exporter::collector::SPECS;
+use hpcmon_node_exporter::collector::REGISTRY as SPECS;
 
 const OURS: &str = env!("CARGO_BIN_EXE_hpcmon-node-exporter");
 const THEIRS: &str = "prometheus-node-exporter";

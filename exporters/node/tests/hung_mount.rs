@@ -5,7 +5,8 @@
 //! blocks in the kernel, then scrapes `hpcmon-node-exporter` 20 times. Every scrape must
 //! answer (generous client timeout, no duration assertion), report the mount as
 //! `node_filesystem_device_error 1`, still report the root filesystem, and the exporter's thread
-//! count (`Threads:` in `/proc/PID/status`) must not grow with the number of scrapes. The
+//! count (`Threads:` in `/proc/PID/status`) must not grow with the number of scrapes, and a
+//! second, healthy FUSE mount listed after the hung one must still be served. The
 //! daemon is continued and the mount lazily unmounted even when the test fails.
 
 use hpcmon_e2e::free_port;
@@ -169,6 +170,35 @@ fn hung_fuse_mount_does_not_stall_scrapes_or_grow_threads() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let mnt_s = mnt.to_string_lossy().into_owned();
+    // A second, healthy mount after the hung one in the mount table: the statfs calls queued
+    // behind the stuck one must still be answered (by a fresh worker).
+    let mnt2 = tmp.path().join("mnt2");
+    std::fs::create_dir_all(&mnt2).unwrap();
+    let mut guard2 = Cleanup {
+        fuse: None,
+        exporter: None,
+        mnt: mnt2.clone(),
+    };
+    guard2.fuse = Some(
+        Command::new(&bindfs)
+            .arg("-f")
+            .arg(&src)
+            .arg(&mnt2)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the second bindfs"),
+    );
+    let t0 = Instant::now();
+    while !is_mounted(&mnt2) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "bindfs did not mount {}",
+            mnt2.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mnt2_s = mnt2.to_string_lossy().into_owned();
 
     let port = free_port();
     guard.exporter = Some(
@@ -233,6 +263,15 @@ fn hung_fuse_mount_does_not_stall_scrapes_or_grow_threads() {
         assert!(
             sample_value(&body, "node_filesystem_size_bytes", "/").unwrap_or(0.0) > 0.0,
             "scrape {i}: root filesystem has no size"
+        );
+        assert_eq!(
+            sample_value(&body, "node_filesystem_device_error", &mnt2_s),
+            Some(0.0),
+            "scrape {i}: the healthy mount after the hung one is not served:\n{body}"
+        );
+        assert!(
+            sample_value(&body, "node_filesystem_size_bytes", &mnt2_s).unwrap_or(0.0) > 0.0,
+            "scrape {i}: the healthy mount after the hung one has no size"
         );
         assert!(
             body.contains("node_scrape_collector_success{collector=\"filesystem\"} 1"),

@@ -5,10 +5,10 @@
 //! Without the nf_conntrack module the files are absent and the collector fails, as
 //! node_exporter's does (it returns "no data").
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet, PartialMetrics};
 
 use super::entropy::read_number;
@@ -66,17 +66,17 @@ pub(crate) fn parse_stat(text: &str) -> anyhow::Result<[u64; 8]> {
 }
 
 struct Conntrack {
-    count: PathBuf,
-    max: PathBuf,
-    stat: PathBuf,
+    count: KeptFile,
+    max: KeptFile,
+    stat: KeptFile,
 }
 
 /// Builds the `conntrack` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(Conntrack {
-        count: cfg.paths.proc("sys/net/netfilter/nf_conntrack_count"),
-        max: cfg.paths.proc("sys/net/netfilter/nf_conntrack_max"),
-        stat: cfg.paths.proc("net/stat/nf_conntrack"),
+        count: KeptFile::new(cfg.paths.proc("sys/net/netfilter/nf_conntrack_count")),
+        max: KeptFile::new(cfg.paths.proc("sys/net/netfilter/nf_conntrack_max")),
+        stat: KeptFile::new(cfg.paths.proc("net/stat/nf_conntrack")),
     }))
 }
 
@@ -96,8 +96,10 @@ impl Collector for Conntrack {
         .sample(&[], max);
         // Like node_exporter, a failure to read the statistics still serves the two gauges
         // above (and marks the collector failed).
-        let sums = match std::fs::read_to_string(&self.stat)
-            .with_context(|| format!("reading {}", self.stat.display()))
+        let sums = match self
+            .stat
+            .read_to_string()
+            .with_context(|| format!("reading {}", self.stat.path().display()))
             .and_then(|text| parse_stat(&text))
         {
             Ok(s) => s,

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use hpcmon_kit::{Collector, Context, MetricSet};
+use hpcmon_kit::sysfs::KeptFile;
+use hpcmon_kit::{sysfs, Collector, Context, MetricSet};
 use regex::Regex;
 
 use super::Config;
@@ -195,7 +196,7 @@ pub(crate) fn parse_cpu_list(text: &str) -> Vec<u32> {
 }
 
 struct Cpu {
-    stat: PathBuf,
+    stat: KeptFile,
     cpuinfo: PathBuf,
     cpu_dir: PathBuf,
     guest: bool,
@@ -209,7 +210,7 @@ struct Cpu {
 
 /// Builds the `cpu` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    let f = &cfg.cpu;
+    let f = cfg.flags::<Flags>()?;
     let compile = |flag: &str, re: &Option<String>| -> anyhow::Result<Option<Regex>> {
         re.as_deref()
             .filter(|s| !s.is_empty())
@@ -223,7 +224,7 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
         .map(|s| parse_cpu_list(&s))
         .unwrap_or_default();
     Ok(Arc::new(Cpu {
-        stat: cfg.paths.proc("stat"),
+        stat: KeptFile::new(cfg.paths.proc("stat")),
         cpuinfo: cfg.paths.proc("cpuinfo"),
         cpu_dir,
         guest: f.guest && !f.no_guest,
@@ -290,11 +291,13 @@ impl Cpu {
     }
 
     fn update_stat(&self, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = std::fs::read_to_string(&self.stat)
-            .with_context(|| format!("reading {}", self.stat.display()))?;
+        let text = self
+            .stat
+            .read_to_string()
+            .with_context(|| format!("reading {}", self.stat.path().display()))?;
         let cpus = parse_stat_cpus(&text);
         if cpus.is_empty() {
-            anyhow::bail!("no per-CPU lines in {}", self.stat.display());
+            anyhow::bail!("no per-CPU lines in {}", self.stat.path().display());
         }
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let mut seen = std::collections::HashSet::with_capacity(cpus.len());
@@ -377,18 +380,18 @@ impl Cpu {
                 continue;
             }
             let (Some(pkg), Some(core_id)) = (
-                read_u64(&cpu.join("topology/physical_package_id")),
-                read_u64(&cpu.join("topology/core_id")),
+                sysfs::attr_u64(&cpu.join("topology/physical_package_id")).ok(),
+                sysfs::attr_u64(&cpu.join("topology/core_id")).ok(),
             ) else {
                 continue;
             };
             if seen_core.insert((pkg, core_id)) {
-                if let Some(v) = read_u64(&throttle.join("core_throttle_count")) {
+                if let Ok(v) = sysfs::attr_u64(&throttle.join("core_throttle_count")) {
                     core.push(((pkg, core_id), v));
                 }
             }
             if !package.iter().any(|(p, _)| *p == pkg) {
-                if let Some(v) = read_u64(&throttle.join("package_throttle_count")) {
+                if let Ok(v) = sysfs::attr_u64(&throttle.join("package_throttle_count")) {
                     package.push((pkg, v));
                 }
             }
@@ -411,10 +414,6 @@ impl Cpu {
             );
         }
     }
-}
-
-fn read_u64(path: &std::path::Path) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 impl Collector for Cpu {
@@ -470,7 +469,7 @@ mod tests {
 
     fn config(dir: &std::path::Path, flags: Flags) -> Config {
         let mut cfg = test_config(dir, &[]);
-        cfg.cpu = flags;
+        cfg.collector_flags.set(flags);
         cfg
     }
 

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hpcmon_kit::{Collector, Context, MetricSet};
+use hpcmon_kit::{sysfs, Collector, Context, MetricSet};
 
 use super::Config;
 
@@ -57,12 +57,6 @@ pub(crate) struct CpuFreq {
     pub available_governors: Vec<String>,
 }
 
-fn read_trim(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_owned())
-}
-
 /// Reads `cpu_dir/cpuN/cpufreq/` for every CPU that has it, in CPU order.
 pub(crate) fn read_all(cpu_dir: &Path) -> Vec<CpuFreq> {
     let Ok(entries) = std::fs::read_dir(cpu_dir) else {
@@ -81,13 +75,18 @@ pub(crate) fn read_all(cpu_dir: &Path) -> Vec<CpuFreq> {
         .map(|(cpu, dir)| {
             let mut khz = [None; 6];
             for (slot, (file, _, _)) in khz.iter_mut().zip(FREQS) {
-                *slot = read_trim(&dir.join(file)).and_then(|s| s.parse().ok());
+                *slot = sysfs::attr(&dir.join(file))
+                    .ok()
+                    .and_then(|s| s.parse().ok());
             }
             CpuFreq {
                 cpu,
                 khz,
-                governor: read_trim(&dir.join("scaling_governor")).filter(|g| !g.is_empty()),
-                available_governors: read_trim(&dir.join("scaling_available_governors"))
+                governor: sysfs::attr(&dir.join("scaling_governor"))
+                    .ok()
+                    .filter(|g| !g.is_empty()),
+                available_governors: sysfs::attr(&dir.join("scaling_available_governors"))
+                    .ok()
                     .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect())
                     .unwrap_or_default(),
             }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet, MetricType};
 
 use super::netdev::DeviceFilter;
@@ -26,6 +27,7 @@ pub struct Flags {
     #[arg(
         long = "collector.diskstats.device-exclude",
         id = "collector.diskstats.device-exclude",
+        alias = "collector.diskstats.ignored-devices",
         value_name = "REGEX"
     )]
     pub device_exclude: Option<String>,
@@ -206,14 +208,14 @@ pub(crate) fn parse_udev(text: &str) -> Vec<(&str, &str)> {
 }
 
 struct DiskStats {
-    path: PathBuf,
+    path: KeptFile,
     udev: PathBuf,
     filter: DeviceFilter,
 }
 
 /// Builds the `diskstats` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    let f = &cfg.diskstats;
+    let f = cfg.flags::<Flags>()?;
     let filter = DeviceFilter::new(
         f.device_exclude.as_deref(),
         f.device_include.as_deref(),
@@ -221,7 +223,7 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
         "--collector.diskstats.device",
     )?;
     Ok(Arc::new(DiskStats {
-        path: cfg.paths.proc("diskstats"),
+        path: KeptFile::new(cfg.paths.proc("diskstats")),
         udev: cfg.paths.udev_data.clone(),
         filter,
     }))
@@ -241,8 +243,12 @@ fn udev_file(dir: &Path, major: u32, minor: u32) -> Option<String> {
 
 impl Collector for DiskStats {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = std::fs::read_to_string(&self.path)
-            .with_context(|| format!("couldn't get diskstats: reading {}", self.path.display()))?;
+        let text = self.path.read_to_string().with_context(|| {
+            format!(
+                "couldn't get diskstats: reading {}",
+                self.path.path().display()
+            )
+        })?;
         let mut seen = std::collections::HashSet::new();
         for d in parse(&text) {
             if self.filter.ignored(&d.name) || !seen.insert(d.name.clone()) {

@@ -26,10 +26,7 @@ pub struct Edac {
 }
 
 fn count(dir: &Path, name: &str) -> Option<f64> {
-    std::fs::read_to_string(dir.join(name))
-        .ok()?
-        .trim()
-        .parse::<u64>()
+    hpcmon_kit::sysfs::attr_u64(&dir.join(name))
         .ok()
         .map(|v| v as f64)
 }

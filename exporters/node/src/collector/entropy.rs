@@ -1,35 +1,37 @@
 //! `entropy` collector: `node_entropy_available_bits` and `node_entropy_pool_size_bits` from
 //! `/proc/sys/kernel/random/{entropy_avail,poolsize}`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
 use super::Config;
 
 struct Entropy {
-    avail: PathBuf,
-    poolsize: PathBuf,
+    avail: KeptFile,
+    poolsize: KeptFile,
 }
 
 /// Builds the `entropy` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(Entropy {
-        avail: cfg.paths.proc("sys/kernel/random/entropy_avail"),
-        poolsize: cfg.paths.proc("sys/kernel/random/poolsize"),
+        avail: KeptFile::new(cfg.paths.proc("sys/kernel/random/entropy_avail")),
+        poolsize: KeptFile::new(cfg.paths.proc("sys/kernel/random/poolsize")),
     }))
 }
 
-/// Reads a file holding one unsigned integer.
-pub(crate) fn read_number(path: &std::path::Path) -> anyhow::Result<f64> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let t = text.trim();
-    t.parse::<u64>()
-        .map(|v| v as f64)
-        .with_context(|| format!("invalid number {t:?} in {}", path.display()))
+/// Reads a kernel file holding one unsigned integer.
+pub(crate) fn read_number(file: &KeptFile) -> anyhow::Result<f64> {
+    let path = file.path();
+    let t = file
+        .attr()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let v: u64 = t
+        .parse()
+        .with_context(|| format!("invalid number {t:?} in {}", path.display()))?;
+    Ok(v as f64)
 }
 
 impl Collector for Entropy {

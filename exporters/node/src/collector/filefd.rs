@@ -1,10 +1,10 @@
 //! `filefd` collector: `node_filefd_allocated` and `node_filefd_maximum` from
 //! `/proc/sys/fs/file-nr`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
 use super::Config;
@@ -26,20 +26,22 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<(f64, f64)> {
 }
 
 struct FileFd {
-    path: PathBuf,
+    path: KeptFile,
 }
 
 /// Builds the `filefd` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(FileFd {
-        path: cfg.paths.proc("sys/fs/file-nr"),
+        path: KeptFile::new(cfg.paths.proc("sys/fs/file-nr")),
     }))
 }
 
 impl Collector for FileFd {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = std::fs::read_to_string(&self.path)
-            .with_context(|| format!("reading {}", self.path.display()))?;
+        let text = self
+            .path
+            .read_to_string()
+            .with_context(|| format!("reading {}", self.path.path().display()))?;
         let (allocated, maximum) = parse(&text)?;
         out.gauge(
             "node_filefd_allocated",

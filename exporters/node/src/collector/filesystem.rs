@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 use regex::Regex;
 
@@ -40,13 +41,15 @@ pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|co
 #[group(skip)]
 pub struct Flags {
     /// Regexp of mount points to exclude for filesystem collector.
-    #[arg(long = "collector.filesystem.mount-points-exclude", default_value = DEFAULT_MOUNT_POINTS_EXCLUDE)]
+    /// (`--collector.filesystem.ignored-mount-points` is node_exporter's old name for it.)
+    #[arg(long = "collector.filesystem.mount-points-exclude", alias = "collector.filesystem.ignored-mount-points", default_value = DEFAULT_MOUNT_POINTS_EXCLUDE)]
     pub mount_points_exclude: String,
     /// Regexp of mount points to include (only these, minus the excluded ones).
     #[arg(long = "collector.filesystem.mount-points-include")]
     pub mount_points_include: Option<String>,
     /// Regexp of filesystem types to exclude for filesystem collector.
-    #[arg(long = "collector.filesystem.fs-types-exclude", default_value = DEFAULT_FS_TYPES_EXCLUDE)]
+    /// (`--collector.filesystem.ignored-fs-types` is node_exporter's old name for it.)
+    #[arg(long = "collector.filesystem.fs-types-exclude", alias = "collector.filesystem.ignored-fs-types", default_value = DEFAULT_FS_TYPES_EXCLUDE)]
     pub fs_types_exclude: String,
     /// Regexp of filesystem types to include (only these, minus the excluded ones).
     #[arg(long = "collector.filesystem.fs-types-include")]
@@ -74,7 +77,10 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 
 /// Builds the `filesystem` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    Ok(Arc::new(Filesystem::new(&cfg.paths, &cfg.filesystem)?))
+    Ok(Arc::new(Filesystem::new(
+        &cfg.paths,
+        cfg.flags::<Flags>()?,
+    )?))
 }
 
 /// One line of the mount table, with the mount point already relative to the rootfs.
@@ -192,29 +198,38 @@ pub struct Filesystem {
     /// Mount points with a `statfs` call still running (stuck, or not yet returned).
     outstanding: Arc<Mutex<HashSet<String>>>,
     /// The statfs worker thread's queue (None until first use or after it got stuck).
-    worker: Mutex<Option<mpsc::Sender<Job>>>,
+    worker: Mutex<Option<mpsc::Sender<Batch>>>,
+    /// `<procfs>/1/mounts`, kept open between scrapes.
+    mounts: KeptFile,
 }
 
-/// A statfs request for the worker: the path, its mount point key and where to answer.
-struct Job {
-    path: PathBuf,
-    key: String,
-    reply: mpsc::Sender<std::io::Result<Stats>>,
+/// A scrape's statfs requests for the worker: `(slot, path, mount point key)` in order, and
+/// where to answer each as it completes.
+struct Batch {
+    items: Vec<(usize, PathBuf, String)>,
+    reply: mpsc::Sender<(usize, std::io::Result<Stats>)>,
 }
 
-/// Starts a statfs worker: one long-lived thread that runs the requests in turn, so a scrape
-/// costs no thread creation. It ends when its queue's sender is dropped — at once when idle,
-/// or when its stuck call finally returns.
-fn spawn_worker(outstanding: Arc<Mutex<HashSet<String>>>) -> std::io::Result<mpsc::Sender<Job>> {
-    let (tx, rx) = mpsc::channel::<Job>();
+/// Starts a statfs worker: one long-lived thread that runs each scrape's batch of requests in
+/// turn (one hand-off per scrape, not per mount), so a scrape costs no thread creation. It
+/// ends when its queue's sender is dropped — at once when idle, or when its stuck call
+/// finally returns.
+fn spawn_worker(outstanding: Arc<Mutex<HashSet<String>>>) -> std::io::Result<mpsc::Sender<Batch>> {
+    let (tx, rx) = mpsc::channel::<Batch>();
     std::thread::Builder::new()
         .name("statfs".into())
         .stack_size(64 * 1024)
         .spawn(move || {
-            for job in rx {
-                let r = statfs(&job.path);
-                outstanding.lock().expect("poisoned").remove(&job.key);
-                let _ = job.reply.send(r);
+            for batch in rx {
+                for (slot, path, key) in batch.items {
+                    let r = statfs(&path);
+                    outstanding.lock().expect("poisoned").remove(&key);
+                    if batch.reply.send((slot, r)).is_err() {
+                        // The scrape gave up on this batch (a call timed out): the rest is
+                        // sent to a fresh worker; release them here.
+                        break;
+                    }
+                }
             }
         })?;
     Ok(tx)
@@ -244,12 +259,12 @@ impl Filesystem {
             timeout: flags.mount_timeout,
             outstanding: Arc::default(),
             worker: Mutex::new(None),
+            mounts: KeptFile::new(paths.procfs.join("1/mounts")),
         })
     }
 
     fn read_mounts(&self) -> anyhow::Result<Vec<Mount>> {
-        let first = self.procfs.join("1/mounts");
-        let text = match std::fs::read_to_string(&first) {
+        let text = match self.mounts.read_to_string() {
             Ok(t) => t,
             Err(_) => {
                 let p = self.procfs.join("self/mounts");
@@ -285,74 +300,84 @@ impl Collector for Filesystem {
             })
             .collect();
 
-        // One statfs at a time on the long-lived worker thread; a mount whose call is still
-        // outstanding from an earlier scrape is not asked again.
-        let mut worker = self.worker.lock().expect("poisoned");
-        let mut results: Vec<Option<std::io::Result<Stats>>> = Vec::with_capacity(mounts.len());
-        for m in &mounts {
-            if !self
-                .outstanding
-                .lock()
-                .expect("poisoned")
-                .insert(m.mountpoint.clone())
-            {
-                tracing::debug!(mountpoint = %m.mountpoint, "statfs still outstanding, marking device_error");
-                results.push(None);
-                continue;
+        // The statfs calls of this scrape go to the long-lived worker thread as one batch; a
+        // mount whose call is still outstanding from an earlier scrape is not asked again.
+        let mut results: Vec<Option<std::io::Result<Stats>>> = Vec::new();
+        results.resize_with(mounts.len(), || None);
+        let mut todo: Vec<(usize, PathBuf, String)> = Vec::with_capacity(mounts.len());
+        {
+            let mut outstanding = self.outstanding.lock().expect("poisoned");
+            for (i, m) in mounts.iter().enumerate() {
+                if outstanding.insert(m.mountpoint.clone()) {
+                    let path = self.rootfs.join(m.mountpoint.trim_start_matches('/'));
+                    todo.push((i, path, m.mountpoint.clone()));
+                } else {
+                    tracing::debug!(mountpoint = %m.mountpoint, "statfs still outstanding, marking device_error");
+                }
             }
+        }
+        let mut worker = self.worker.lock().expect("poisoned");
+        while !todo.is_empty() {
             let left = ctx.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                self.outstanding
-                    .lock()
-                    .expect("poisoned")
-                    .remove(&m.mountpoint);
-                results.push(None);
-                continue;
+                let mut outstanding = self.outstanding.lock().expect("poisoned");
+                for (_, _, key) in &todo {
+                    outstanding.remove(key);
+                }
+                break;
             }
-            let (reply, answer) = mpsc::channel();
-            let job = Job {
-                path: self.rootfs.join(m.mountpoint.trim_start_matches('/')),
-                key: m.mountpoint.clone(),
+            let (reply, answers) = mpsc::channel();
+            let batch = Batch {
+                items: todo.clone(),
                 reply,
             };
             let unsent = match worker.as_ref() {
-                Some(tx) => tx.send(job).err().map(|e| e.0),
-                None => Some(job),
+                Some(tx) => tx.send(batch).err().map(|e| e.0),
+                None => Some(batch),
             };
-            if let Some(job) = unsent {
+            if let Some(batch) = unsent {
                 match spawn_worker(Arc::clone(&self.outstanding)) {
                     Ok(tx) => {
                         // The new worker's receiver is alive: this send cannot fail.
-                        let _ = tx.send(job);
+                        let _ = tx.send(batch);
                         *worker = Some(tx);
                     }
                     Err(e) => {
-                        self.outstanding
-                            .lock()
-                            .expect("poisoned")
-                            .remove(&m.mountpoint);
-                        results.push(Some(Err(e)));
-                        continue;
+                        let mut outstanding = self.outstanding.lock().expect("poisoned");
+                        for (slot, _, key) in todo.drain(..) {
+                            outstanding.remove(&key);
+                            results[slot] = Some(Err(std::io::Error::new(e.kind(), e.to_string())));
+                        }
+                        break;
                     }
                 }
             }
-            match answer.recv_timeout(self.timeout.min(left)) {
-                Ok(r) => results.push(Some(r)),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // Stuck in the kernel: leave that thread to finish (it then exits, as
-                    // its channel is dropped here) and use a fresh worker for the rest.
-                    *worker = None;
-                    results.push(None);
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    self.outstanding
-                        .lock()
-                        .expect("poisoned")
-                        .remove(&m.mountpoint);
-                    *worker = None;
-                    results.push(Some(Err(std::io::Error::other("statfs worker died"))));
+            // Answers come in order; each gets the per-mount timeout (within the deadline).
+            let mut done = 0;
+            for (slot, _, key) in &todo {
+                let left = ctx.deadline.saturating_duration_since(Instant::now());
+                match answers.recv_timeout(self.timeout.min(left)) {
+                    Ok((s, r)) => {
+                        results[s] = Some(r);
+                        done += 1;
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        // Stuck in the kernel: leave that thread to finish (it then exits, as
+                        // its channel is dropped) and give the rest to a fresh worker.
+                        *worker = None;
+                        done += 1;
+                        break;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        self.outstanding.lock().expect("poisoned").remove(key);
+                        *worker = None;
+                        results[*slot] = Some(Err(std::io::Error::other("statfs worker died")));
+                        done += 1;
+                        break;
+                    }
                 }
             }
+            todo.drain(..done);
         }
         drop(worker);
 

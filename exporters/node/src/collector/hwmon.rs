@@ -12,19 +12,13 @@
 //! `[a-z0-9:_]` replaced by `_`. Sensor files are read from the hwmon dir and its `device/`.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hpcmon_kit::metrics::MetricType;
-use hpcmon_kit::{Collector, Context, MetricSet};
+use hpcmon_kit::{sysfs, Collector, Context, MetricSet};
 
 use super::Config;
-
-/// Flags of the `hwmon` collector.
-#[derive(Debug, Clone, Default, clap::Args)]
-#[group(skip)]
-pub struct Flags {}
 
 /// Builds the `hwmon` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
@@ -94,22 +88,12 @@ pub fn explode(name: &str) -> Option<(&str, u64, &str)> {
     Some((&name[..tlen], num, prop))
 }
 
-/// Reads a sysfs attribute with one `read(2)` of at most 128 bytes (some broken hwmon
-/// drivers return EAGAIN forever), trimming newlines.
-fn read_attr(path: &Path) -> Option<String> {
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut buf = [0u8; 128];
-    let n = f.read(&mut buf).ok()?;
-    Some(
-        String::from_utf8_lossy(&buf[..n])
-            .trim_matches('\n')
-            .to_owned(),
-    )
-}
-
 type SensorData = BTreeMap<String, BTreeMap<String, String>>;
 
 fn collect_sensor_data(dir: &Path, data: &mut SensorData) -> std::io::Result<()> {
+    // Every sensor file is read relative to the open directory (openat), as node_exporter
+    // reads them: one read(2), only newlines stripped.
+    let open = sysfs::Dir::open(dir)?;
     for entry in std::fs::read_dir(dir)? {
         let Ok(entry) = entry else { continue };
         let fname = entry.file_name();
@@ -122,7 +106,8 @@ fn collect_sensor_data(dir: &Path, data: &mut SensorData) -> std::io::Result<()>
         if !SENSOR_TYPES.contains(&typ) {
             continue;
         }
-        if let Some(v) = read_attr(&entry.path()) {
+        if let Ok(v) = open.attr_raw(fname) {
+            let v = v.trim_matches('\n').to_owned();
             data.entry(format!("{typ}{num}"))
                 .or_default()
                 .insert(prop.to_owned(), v);

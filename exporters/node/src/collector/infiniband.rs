@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hpcmon_kit::metrics::MetricType;
-use hpcmon_kit::{Collector, Context, MetricSet};
+use hpcmon_kit::{sysfs, Collector, Context, MetricSet};
 
 use super::Config;
 
@@ -61,7 +61,7 @@ const COUNTERS: &[(&str, &str, &str, f64, &str)] = &[
 ];
 
 fn read(p: &Path) -> Option<String> {
-    Some(std::fs::read_to_string(p).ok()?.trim().to_owned())
+    sysfs::attr(p).ok()
 }
 
 /// `4: ACTIVE` → 4.
@@ -89,15 +89,7 @@ pub fn parse_rate(s: &str) -> Option<f64> {
 }
 
 fn sorted_entries(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    sysfs::entries(dir).unwrap_or_default()
 }
 
 impl Collector for Infiniband {

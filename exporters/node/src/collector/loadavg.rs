@@ -1,9 +1,9 @@
 //! `loadavg` collector: `node_load1`, `node_load5`, `node_load15` from `/proc/loadavg`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
 use super::Config;
@@ -22,20 +22,22 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<[f64; 3]> {
 }
 
 struct LoadAvg {
-    path: PathBuf,
+    path: KeptFile,
 }
 
 /// Builds the `loadavg` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(LoadAvg {
-        path: cfg.paths.proc("loadavg"),
+        path: KeptFile::new(cfg.paths.proc("loadavg")),
     }))
 }
 
 impl Collector for LoadAvg {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = std::fs::read_to_string(&self.path)
-            .with_context(|| format!("reading {}", self.path.display()))?;
+        let text = self
+            .path
+            .read_to_string()
+            .with_context(|| format!("reading {}", self.path.path().display()))?;
         let [l1, l5, l15] = parse(&text)?;
         out.gauge("node_load1", "1m load average.").sample(&[], l1);
         out.gauge("node_load5", "5m load average.").sample(&[], l5);

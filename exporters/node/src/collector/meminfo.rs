@@ -3,10 +3,10 @@
 //! `(file)` turned into `_anon`/`_file`, and `_bytes` appended (value × 1024) for fields
 //! given in kB. Unitless fields (`HugePages_Total`, ...) keep their bare name. All gauges.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
 use super::Config;
@@ -62,23 +62,25 @@ pub(crate) fn parse(text: &str) -> Vec<(String, f64)> {
 }
 
 struct Meminfo {
-    path: PathBuf,
+    path: KeptFile,
 }
 
 /// Builds the `meminfo` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(Meminfo {
-        path: cfg.paths.proc("meminfo"),
+        path: KeptFile::new(cfg.paths.proc("meminfo")),
     }))
 }
 
 impl Collector for Meminfo {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = std::fs::read_to_string(&self.path)
-            .with_context(|| format!("reading {}", self.path.display()))?;
+        let text = self
+            .path
+            .read_to_string()
+            .with_context(|| format!("reading {}", self.path.path().display()))?;
         let fields = parse(&text);
         if fields.is_empty() {
-            anyhow::bail!("no fields in {}", self.path.display());
+            anyhow::bail!("no fields in {}", self.path.path().display());
         }
         let mut name = String::with_capacity(64);
         let mut help = String::with_capacity(64);

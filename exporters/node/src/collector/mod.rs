@@ -2,14 +2,18 @@
 //! the metrics it exposes (`node_<collector>_*`, with node_exporter's exceptions such as
 //! `node_memory_*` from `meminfo` and `node_load1` from `loadavg`).
 //!
-//! To add a collector: write `NAME.rs` with a `new(&Config)` constructor, then add one line
-//! to [`SPECS`] and one arm to [`build`].
+//! To add a collector: write `NAME.rs` with a `pub fn new(&Config) -> anyhow::Result<Arc<dyn
+//! Collector>>` (and, if it has flags, a `#[group(skip)] pub struct Flags` deriving
+//! `clap::Args`, read with `cfg.flags::<Flags>()`), then add `pub mod NAME;` and one row to
+//! [`REGISTRY`]. `--collector.NAME`, `--no-collector.NAME`, the collector's own flags,
+//! `collect[]` and the landing page follow from the row.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use hpcmon_kit::{Collector, CollectorSpec};
+use hpcmon_kit::registry::{flags, CollectorFlags, Registration};
 
+pub mod arp;
+pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
 pub mod cpufreq;
@@ -26,18 +30,45 @@ pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod netstat;
+pub mod nfs;
+pub mod nfsd;
 pub mod nvme;
 pub mod os;
 pub mod pressure;
+pub mod rapl;
+pub mod schedstat;
 pub mod slurm_job;
 pub mod sockstat;
+pub mod softnet;
 pub mod stat;
 pub mod textfile;
 pub mod thermal_zone;
 pub mod time;
 pub mod timex;
+pub mod udp_queues;
 pub mod uname;
 pub mod vmstat;
+// ---- Collectors added for issue 12 (new files; keep their `pub mod` lines here). ----
+pub mod bcache;
+pub mod btrfs;
+pub mod cpu_vulnerabilities;
+pub mod dmi;
+pub mod ethtool;
+pub mod fibrechannel;
+pub mod interrupts;
+pub mod ipvs;
+pub mod lnstat;
+pub mod meminfo_numa;
+pub mod mountstats;
+pub mod powersupplyclass;
+pub mod processes;
+pub(crate) mod read;
+pub mod selinux;
+pub mod systemd;
+pub mod tapestats;
+pub mod xfs;
+pub mod zfs;
+// ---- End of collectors added for issue 12. ----
 
 /// Where the host's `/proc`, `/sys` and `/` are (settable to run in a container).
 #[derive(Debug, Clone, clap::Args)]
@@ -81,221 +112,379 @@ impl Paths {
 }
 
 /// Every setting the collectors take: the paths plus each collector's own flags.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    #[command(flatten)]
-    #[allow(missing_docs)]
+    /// Where `/proc`, `/sys` and `/` are.
     pub paths: Paths,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub cpu: cpu::Flags,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub diskstats: diskstats::Flags,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub filesystem: filesystem::Flags,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub hwmon: hwmon::Flags,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub netclass: netclass::Flags,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub netdev: netdev::Flags,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub netstat: netstat::Flags,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub slurm_job: slurm_job::Flags,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub textfile: textfile::Flags,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub vmstat: vmstat::Flags,
+    /// Every registered collector's flags, by type (see [`Config::flags`]).
+    pub collector_flags: CollectorFlags,
 }
 
-/// Every collector, its default and what it reads.
-pub const SPECS: &[CollectorSpec] = &[
-    CollectorSpec {
-        name: "conntrack",
-        default_enabled: true,
-        help: "Conntrack table usage from /proc/sys/net/netfilter",
-    },
-    CollectorSpec {
-        name: "cpu",
-        default_enabled: true,
-        help: "CPU time per mode, node_cpu_info, guest time, throttles",
-    },
-    CollectorSpec {
-        name: "cpufreq",
-        default_enabled: true,
-        help: "CPU frequency scaling from sysfs",
-    },
-    CollectorSpec {
-        name: "diskstats",
-        default_enabled: true,
-        help: "Block device I/O statistics from /proc/diskstats",
-    },
-    CollectorSpec {
-        name: "edac",
-        default_enabled: true,
-        help: "EDAC memory error counters from sysfs",
-    },
-    CollectorSpec {
-        name: "entropy",
-        default_enabled: true,
-        help: "Available entropy from /proc/sys/kernel/random",
-    },
-    CollectorSpec {
-        name: "filefd",
-        default_enabled: true,
-        help: "File descriptor usage from /proc/sys/fs/file-nr",
-    },
-    CollectorSpec {
-        name: "filesystem",
-        default_enabled: true,
-        help: "Filesystem space and inodes via statfs, with stuck-mount protection",
-    },
-    CollectorSpec {
-        name: "hwmon",
-        default_enabled: true,
-        help: "Hardware monitoring sensors from /sys/class/hwmon",
-    },
-    CollectorSpec {
-        name: "infiniband",
-        default_enabled: true,
-        help: "InfiniBand port counters from /sys/class/infiniband",
-    },
-    CollectorSpec {
-        name: "loadavg",
-        default_enabled: true,
-        help: "Load averages from /proc/loadavg",
-    },
-    CollectorSpec {
-        name: "mdadm",
-        default_enabled: true,
-        help: "Software RAID status from /proc/mdstat",
-    },
-    CollectorSpec {
-        name: "meminfo",
-        default_enabled: true,
-        help: "Memory statistics from /proc/meminfo",
-    },
-    CollectorSpec {
-        name: "netclass",
-        default_enabled: true,
-        help: "Network interface properties from /sys/class/net",
-    },
-    CollectorSpec {
-        name: "netdev",
-        default_enabled: true,
-        help: "Network interface counters from /proc/net/dev",
-    },
-    CollectorSpec {
-        name: "netstat",
-        default_enabled: true,
-        help: "Network statistics from /proc/net/{netstat,snmp,snmp6}",
-    },
-    CollectorSpec {
-        name: "nvme",
-        default_enabled: true,
-        help: "NVMe controller information from /sys/class/nvme",
-    },
-    CollectorSpec {
-        name: "os",
-        default_enabled: true,
-        help: "OS release information from /etc/os-release",
-    },
-    CollectorSpec {
-        name: "pressure",
-        default_enabled: true,
-        help: "Pressure stall information from /proc/pressure",
-    },
-    CollectorSpec {
-        name: "slurm_job",
-        default_enabled: true,
-        help: "Per-Slurm-job CPU, memory and I/O usage from cgroups",
-    },
-    CollectorSpec {
-        name: "sockstat",
-        default_enabled: true,
-        help: "Socket statistics from /proc/net/sockstat{,6}",
-    },
-    CollectorSpec {
-        name: "stat",
-        default_enabled: true,
-        help: "Boot time, context switches, forks, interrupts and processes from /proc/stat",
-    },
-    CollectorSpec {
-        name: "textfile",
-        default_enabled: true,
-        help: "Metrics from *.prom files in --collector.textfile.directory",
-    },
-    CollectorSpec {
-        name: "thermal_zone",
-        default_enabled: true,
-        help: "Thermal zone temperatures from /sys/class/thermal",
-    },
-    CollectorSpec {
-        name: "time",
-        default_enabled: true,
-        help: "The current system time and clock sources",
-    },
-    CollectorSpec {
-        name: "timex",
-        default_enabled: true,
-        help: "Kernel clock discipline state from adjtimex(2)",
-    },
-    CollectorSpec {
-        name: "uname",
-        default_enabled: true,
-        help: "Kernel and host identification from uname(2)",
-    },
-    CollectorSpec {
-        name: "vmstat",
-        default_enabled: true,
-        help: "Virtual memory statistics from /proc/vmstat",
-    },
-];
+impl Config {
+    /// The parsed flags of type `F` (a collector's `Flags`, registered in its row).
+    pub fn flags<F: std::any::Any>(&self) -> anyhow::Result<&F> {
+        self.collector_flags.get::<F>()
+    }
 
-/// Builds the collector named `name` (one of [`SPECS`]).
-pub fn build(name: &str, cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    match name {
-        "conntrack" => conntrack::new(cfg),
-        "cpu" => cpu::new(cfg),
-        "cpufreq" => cpufreq::new(cfg),
-        "diskstats" => diskstats::new(cfg),
-        "edac" => edac::new(cfg),
-        "entropy" => entropy::new(cfg),
-        "filefd" => filefd::new(cfg),
-        "filesystem" => filesystem::new(cfg),
-        "hwmon" => hwmon::new(cfg),
-        "infiniband" => infiniband::new(cfg),
-        "loadavg" => loadavg::new(cfg),
-        "mdadm" => mdadm::new(cfg),
-        "meminfo" => meminfo::new(cfg),
-        "netclass" => netclass::new(cfg),
-        "netdev" => netdev::new(cfg),
-        "netstat" => netstat::new(cfg),
-        "nvme" => nvme::new(cfg),
-        "os" => os::new(cfg),
-        "pressure" => pressure::new(cfg),
-        "slurm_job" => slurm_job::new(cfg),
-        "sockstat" => sockstat::new(cfg),
-        "stat" => stat::new(cfg),
-        "textfile" => textfile::new(cfg),
-        "thermal_zone" => thermal_zone::new(cfg),
-        "time" => time::new(cfg),
-        "timex" => timex::new(cfg),
-        "uname" => uname::new(cfg),
-        "vmstat" => vmstat::new(cfg),
-        other => anyhow::bail!("unknown collector {other:?}"),
+    /// Settings parsed from command-line `args` (without the program name), as the binary
+    /// would parse them.
+    pub fn from_args(args: &[&str]) -> anyhow::Result<Self> {
+        let m = crate::cli::command().try_get_matches_from(
+            std::iter::once("hpcmon-node-exporter").chain(args.iter().copied()),
+        )?;
+        let paths = <Paths as clap::FromArgMatches>::from_arg_matches(&m)?;
+        Ok(Self {
+            paths,
+            collector_flags: CollectorFlags::from_matches(&m, REGISTRY)?,
+        })
     }
 }
+
+const ON: bool = true;
+#[allow(dead_code)] // for the rows of collectors that are off by default
+const OFF: bool = false;
+
+/// Every collector: name, default, help line, flags and constructor. One row each.
+pub const REGISTRY: &[Registration<Config>] = &[
+    Registration::new(
+        "conntrack",
+        ON,
+        "Conntrack table usage from /proc/sys/net/netfilter",
+        conntrack::new,
+    ),
+    Registration::new(
+        "cpu",
+        ON,
+        "CPU time per mode, node_cpu_info, guest time, throttles",
+        cpu::new,
+    )
+    .flags(flags::<cpu::Flags>()),
+    Registration::new(
+        "cpufreq",
+        ON,
+        "CPU frequency scaling from sysfs",
+        cpufreq::new,
+    ),
+    Registration::new(
+        "diskstats",
+        ON,
+        "Block device I/O statistics from /proc/diskstats",
+        diskstats::new,
+    )
+    .flags(flags::<diskstats::Flags>()),
+    Registration::new(
+        "edac",
+        ON,
+        "EDAC memory error counters from sysfs",
+        edac::new,
+    ),
+    Registration::new(
+        "entropy",
+        ON,
+        "Available entropy from /proc/sys/kernel/random",
+        entropy::new,
+    ),
+    Registration::new(
+        "filefd",
+        ON,
+        "File descriptor usage from /proc/sys/fs/file-nr",
+        filefd::new,
+    ),
+    Registration::new(
+        "filesystem",
+        ON,
+        "Filesystem space and inodes via statfs, with stuck-mount protection",
+        filesystem::new,
+    )
+    .flags(flags::<filesystem::Flags>()),
+    Registration::new(
+        "hwmon",
+        ON,
+        "Hardware monitoring sensors from /sys/class/hwmon",
+        hwmon::new,
+    ),
+    Registration::new(
+        "infiniband",
+        ON,
+        "InfiniBand port counters from /sys/class/infiniband",
+        infiniband::new,
+    ),
+    Registration::new(
+        "loadavg",
+        ON,
+        "Load averages from /proc/loadavg",
+        loadavg::new,
+    ),
+    Registration::new(
+        "mdadm",
+        ON,
+        "Software RAID status from /proc/mdstat",
+        mdadm::new,
+    ),
+    Registration::new(
+        "meminfo",
+        ON,
+        "Memory statistics from /proc/meminfo",
+        meminfo::new,
+    ),
+    Registration::new(
+        "netclass",
+        ON,
+        "Network interface properties from /sys/class/net",
+        netclass::new,
+    )
+    .flags(flags::<netclass::Flags>()),
+    Registration::new(
+        "netdev",
+        ON,
+        "Network interface counters from /proc/net/dev",
+        netdev::new,
+    )
+    .flags(flags::<netdev::Flags>()),
+    Registration::new(
+        "netstat",
+        ON,
+        "Network statistics from /proc/net/{netstat,snmp,snmp6}",
+        netstat::new,
+    )
+    .flags(flags::<netstat::Flags>()),
+    Registration::new(
+        "nvme",
+        ON,
+        "NVMe controller information from /sys/class/nvme",
+        nvme::new,
+    ),
+    Registration::new(
+        "os",
+        ON,
+        "OS release information from /etc/os-release",
+        os::new,
+    ),
+    Registration::new(
+        "pressure",
+        ON,
+        "Pressure stall information from /proc/pressure",
+        pressure::new,
+    ),
+    Registration::new(
+        "slurm_job",
+        ON,
+        "Per-Slurm-job CPU, memory and I/O usage from cgroups",
+        slurm_job::new,
+    )
+    .flags(flags::<slurm_job::Flags>()),
+    Registration::new(
+        "sockstat",
+        ON,
+        "Socket statistics from /proc/net/sockstat{,6}",
+        sockstat::new,
+    ),
+    Registration::new(
+        "stat",
+        ON,
+        "Boot time, context switches, forks, interrupts and processes from /proc/stat",
+        stat::new,
+    ),
+    Registration::new(
+        "textfile",
+        ON,
+        "Metrics from *.prom files in --collector.textfile.directory",
+        textfile::new,
+    )
+    .flags(flags::<textfile::Flags>()),
+    Registration::new(
+        "thermal_zone",
+        ON,
+        "Thermal zone temperatures from /sys/class/thermal",
+        thermal_zone::new,
+    ),
+    Registration::new(
+        "time",
+        ON,
+        "The current system time and clock sources",
+        time::new,
+    ),
+    Registration::new(
+        "timex",
+        ON,
+        "Kernel clock discipline state from adjtimex(2)",
+        timex::new,
+    ),
+    Registration::new(
+        "uname",
+        ON,
+        "Kernel and host identification from uname(2)",
+        uname::new,
+    ),
+    Registration::new(
+        "vmstat",
+        ON,
+        "Virtual memory statistics from /proc/vmstat",
+        vmstat::new,
+    )
+    .flags(flags::<vmstat::Flags>()),
+    Registration::new(
+        "arp",
+        ON,
+        "ARP entries per device from /proc/net/arp",
+        arp::new,
+    )
+    .flags(flags::<arp::Flags>()),
+    Registration::new(
+        "bonding",
+        ON,
+        "Bonded interfaces and their active slaves from /sys/class/net",
+        bonding::new,
+    ),
+    Registration::new(
+        "nfs",
+        ON,
+        "NFS client statistics from /proc/net/rpc/nfs",
+        nfs::new,
+    ),
+    Registration::new(
+        "nfsd",
+        ON,
+        "NFS server statistics from /proc/net/rpc/nfsd",
+        nfsd::new,
+    ),
+    Registration::new(
+        "rapl",
+        ON,
+        "RAPL energy counters from /sys/class/powercap",
+        rapl::new,
+    )
+    .flags(flags::<rapl::Flags>()),
+    Registration::new(
+        "schedstat",
+        ON,
+        "Scheduler statistics per CPU from /proc/schedstat",
+        schedstat::new,
+    ),
+    Registration::new(
+        "softnet",
+        ON,
+        "Packet processing statistics per CPU from /proc/net/softnet_stat",
+        softnet::new,
+    ),
+    Registration::new(
+        "udp_queues",
+        ON,
+        "UDP queued bytes from /proc/net/udp{,6}",
+        udp_queues::new,
+    ),
+    // ---- Collectors added for issue 12: one row each, below this line. ----
+    Registration::new(
+        "bcache",
+        ON,
+        "bcache cache-set statistics from /sys/fs/bcache",
+        bcache::new,
+    )
+    .flags(flags::<bcache::Flags>()),
+    Registration::new(
+        "btrfs",
+        ON,
+        "Btrfs allocation from /sys/fs/btrfs, device errors via ioctl",
+        btrfs::new,
+    ),
+    Registration::new(
+        "xfs",
+        ON,
+        "XFS per-filesystem statistics from /sys/fs/xfs",
+        xfs::new,
+    ),
+    Registration::new("zfs", ON, "ZFS kstats from /proc/spl/kstat/zfs", zfs::new),
+    Registration::new(
+        "dmi",
+        ON,
+        "DMI (SMBIOS) identification from /sys/class/dmi/id",
+        dmi::new,
+    ),
+    Registration::new(
+        "fibrechannel",
+        ON,
+        "Fibre Channel HBA ports from /sys/class/fc_host",
+        fibrechannel::new,
+    ),
+    Registration::new(
+        "ipvs",
+        ON,
+        "IPVS totals and backends from /proc/net/ip_vs{,_stats}",
+        ipvs::new,
+    )
+    .flags(flags::<ipvs::Flags>()),
+    Registration::new(
+        "powersupplyclass",
+        ON,
+        "Power supplies from /sys/class/power_supply",
+        powersupplyclass::new,
+    )
+    .flags(flags::<powersupplyclass::Flags>()),
+    Registration::new(
+        "selinux",
+        ON,
+        "SELinux status from selinuxfs and /etc/selinux/config",
+        selinux::new,
+    ),
+    Registration::new(
+        "tapestats",
+        ON,
+        "SCSI tape drive statistics from /sys/class/scsi_tape",
+        tapestats::new,
+    )
+    .flags(flags::<tapestats::Flags>()),
+    Registration::new(
+        "cpu_vulnerabilities",
+        OFF,
+        "CPU vulnerability status from /sys/devices/system/cpu/vulnerabilities",
+        cpu_vulnerabilities::new,
+    ),
+    Registration::new(
+        "ethtool",
+        OFF,
+        "Network driver statistics and link modes via the ethtool ioctl",
+        ethtool::new,
+    )
+    .flags(flags::<ethtool::Flags>()),
+    Registration::new(
+        "interrupts",
+        OFF,
+        "Interrupt counts per CPU from /proc/interrupts",
+        interrupts::new,
+    ),
+    Registration::new(
+        "lnstat",
+        OFF,
+        "Network cache statistics from /proc/net/stat",
+        lnstat::new,
+    ),
+    Registration::new(
+        "meminfo_numa",
+        OFF,
+        "Memory per NUMA node from /sys/devices/system/node",
+        meminfo_numa::new,
+    ),
+    Registration::new(
+        "mountstats",
+        OFF,
+        "Per-NFS-mount statistics from /proc/self/mountstats",
+        mountstats::new,
+    ),
+    Registration::new(
+        "processes",
+        OFF,
+        "Process and thread counts and states from /proc",
+        processes::new,
+    ),
+    Registration::new(
+        "systemd",
+        OFF,
+        "systemd unit and manager state over D-Bus",
+        systemd::new,
+    )
+    .flags(flags::<systemd::Flags>()),
+    // ---- End of collectors added for issue 12. ----
+];
 
 #[cfg(test)]
 pub(crate) mod testutil;

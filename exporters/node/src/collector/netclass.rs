@@ -10,12 +10,13 @@
 //! is reported as 0, as node_exporter does. Integers are read like Go's `ParseInt(s, 0, 64)`
 //! (`0x` hex, leading-zero octal).
 
-use std::io::Read;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use hpcmon_kit::metrics::MetricType;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 use regex::Regex;
 
@@ -46,7 +47,7 @@ impl Default for Flags {
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(Netclass::new(
         cfg.paths.sys("class/net"),
-        &cfg.netclass,
+        cfg.flags::<Flags>()?,
     )?))
 }
 
@@ -55,6 +56,43 @@ pub struct Netclass {
     class: PathBuf,
     ignored: Regex,
     ignore_invalid_speed: bool,
+    /// `(metric, help)` of each of [`PROPS`], made once.
+    prop_names: Vec<(String, String)>,
+    /// Each device's attribute files, kept open between scrapes (see [`DeviceFiles`]).
+    kept: Mutex<HashMap<String, Arc<DeviceFiles>>>,
+}
+
+/// The text attributes read for `node_network_info` and `node_network_up`, in this order,
+/// then [`PROPS`]' files, then `speed`.
+const INFO_ATTRS: [&str; 5] = ["operstate", "address", "broadcast", "duplex", "ifalias"];
+
+/// At most this many devices keep their attribute files open (about 22 descriptors each);
+/// further devices are read with one open per attribute.
+const MAX_KEPT_DEVICES: usize = 48;
+
+/// One device's attribute files, kept open: a scrape re-reads them with `pread` instead of
+/// walking the path, opening and closing each of the ~22 files (netclass is the collector
+/// with the most files). A device that disappears fails its reads and is dropped from the
+/// cache at the next scrape; one re-created under the same name is reopened by path.
+struct DeviceFiles {
+    files: Vec<KeptFile>,
+}
+
+impl DeviceFiles {
+    fn new(dir: &Path) -> Self {
+        let names = INFO_ATTRS
+            .iter()
+            .chain(PROPS.iter().map(|(_, f, _)| f))
+            .chain(std::iter::once(&"speed"));
+        Self {
+            files: names.map(|n| KeptFile::new(dir.join(n))).collect(),
+        }
+    }
+
+    /// Attribute `i` (in [`INFO_ATTRS`], [`PROPS`], `speed` order), `None` when unreadable.
+    fn attr(&self, i: usize) -> Option<String> {
+        self.files.get(i)?.attr().ok()
+    }
 }
 
 impl Netclass {
@@ -65,6 +103,16 @@ impl Netclass {
             ignored: Regex::new(&flags.ignored_devices)
                 .context("--collector.netclass.ignored-devices")?,
             ignore_invalid_speed: flags.ignore_invalid_speed,
+            prop_names: PROPS
+                .iter()
+                .map(|(suffix, _, _)| {
+                    (
+                        format!("node_network_{suffix}"),
+                        format!("Network device property: {suffix}"),
+                    )
+                })
+                .collect(),
+            kept: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -94,20 +142,6 @@ pub fn parse_int(s: &str) -> Option<i64> {
     }
     let v = i64::from_str_radix(&digits, radix).ok()?;
     Some(if neg { -v } else { v })
-}
-
-/// Reads one attribute, `None` when missing or unreadable; trailing newline removed. A sysfs
-/// attribute is at most a page and comes whole from one `read(2)`: open/read/close, without
-/// the `statx` and second read of `fs::read_to_string`.
-fn attr(dir: &Path, name: &str) -> Option<String> {
-    let mut f = std::fs::File::open(dir.join(name)).ok()?;
-    let mut buf = [0u8; 4096];
-    let n = f.read(&mut buf).ok()?;
-    Some(
-        String::from_utf8_lossy(&buf[..n])
-            .trim_end_matches('\n')
-            .to_owned(),
-    )
 }
 
 /// `(metric suffix, attribute file, type)` for the plain numeric properties.
@@ -143,18 +177,20 @@ const PROPS: &[(&str, &str, MetricType)] = &[
 ];
 
 impl Netclass {
-    fn device(&self, name: &str, dir: &Path, out: &mut MetricSet) {
+    /// One interface, from its kept attribute files.
+    fn device(&self, name: &str, files: &DeviceFiles, out: &mut MetricSet) {
+        let attr = |i: usize| files.attr(i);
         let dev = [("device", name)];
-        let operstate = attr(dir, "operstate").unwrap_or_default();
+        let operstate = attr(0).unwrap_or_default();
         out.gauge(
             "node_network_up",
             "Value is 1 if operstate is 'up', 0 otherwise.",
         )
         .sample(&dev, if operstate == "up" { 1.0 } else { 0.0 });
-        let address = attr(dir, "address").unwrap_or_default();
-        let broadcast = attr(dir, "broadcast").unwrap_or_default();
-        let duplex = attr(dir, "duplex").unwrap_or_default();
-        let ifalias = attr(dir, "ifalias").unwrap_or_default();
+        let address = attr(1).unwrap_or_default();
+        let broadcast = attr(2).unwrap_or_default();
+        let duplex = attr(3).unwrap_or_default();
+        let ifalias = attr(4).unwrap_or_default();
         out.gauge(
             "node_network_info",
             "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
@@ -170,14 +206,16 @@ impl Netclass {
             ],
             1.0,
         );
-        for (suffix, file, kind) in PROPS {
-            let Some(raw) = attr(dir, file) else { continue };
-            let v = parse_int(raw.trim()).unwrap_or(0) as f64;
-            let metric = format!("node_network_{suffix}");
-            let help = format!("Network device property: {suffix}");
-            out.family(&metric, &help, *kind).sample(&dev, v);
+        for (i, ((_, _, kind), (metric, help))) in PROPS.iter().zip(&self.prop_names).enumerate() {
+            let Some(raw) = attr(INFO_ATTRS.len() + i) else {
+                continue;
+            };
+            let v = parse_int(&raw).unwrap_or(0) as f64;
+            out.family(metric, help, *kind).sample(&dev, v);
         }
-        if let Some(speed) = attr(dir, "speed").map(|s| parse_int(s.trim()).unwrap_or(0)) {
+        if let Some(speed) =
+            attr(INFO_ATTRS.len() + PROPS.len()).map(|s| parse_int(&s).unwrap_or(0))
+        {
             if speed >= 0 || !self.ignore_invalid_speed {
                 out.gauge(
                     "node_network_speed_bytes",
@@ -193,15 +231,30 @@ impl Collector for Netclass {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
         let entries = std::fs::read_dir(&self.class)
             .with_context(|| format!("reading {}", self.class.display()))?;
-        let mut devs: Vec<(String, PathBuf)> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_dir())
-            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-            .filter(|(n, _)| !self.ignored.is_match(n))
-            .collect();
-        devs.sort();
-        for (name, dir) in &devs {
-            self.device(name, dir, out);
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let mut devs: Vec<(String, Arc<DeviceFiles>)> = Vec::new();
+        for e in entries.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if self.ignored.is_match(&name) {
+                continue;
+            }
+            let files = match kept.get(&name) {
+                Some(f) => f.clone(),
+                // A new entry: only directories are devices (not `bonding_masters`).
+                None if e.path().is_dir() => Arc::new(DeviceFiles::new(&e.path())),
+                None => continue,
+            };
+            devs.push((name, files));
+        }
+        devs.sort_by(|a, b| a.0.cmp(&b.0));
+        // Keep the files of the devices present now (the first ones, up to the cap).
+        kept.clear();
+        for (name, files) in devs.iter().take(MAX_KEPT_DEVICES) {
+            kept.insert(name.clone(), files.clone());
+        }
+        drop(kept);
+        for (name, files) in &devs {
+            self.device(name, files, out);
         }
         Ok(())
     }

@@ -29,6 +29,7 @@ pub struct Flags {
     #[arg(
         long = "collector.netdev.device-exclude",
         id = "collector.netdev.device-exclude",
+        alias = "collector.netdev.device-blacklist",
         value_name = "REGEX"
     )]
     pub device_exclude: Option<String>,
@@ -36,6 +37,7 @@ pub struct Flags {
     #[arg(
         long = "collector.netdev.device-include",
         id = "collector.netdev.device-include",
+        alias = "collector.netdev.device-whitelist",
         value_name = "REGEX"
     )]
     pub device_include: Option<String>,
@@ -375,7 +377,7 @@ struct NetDev {
 
 /// Builds the `netdev` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
-    let f = &cfg.netdev;
+    let f = cfg.flags::<Flags>()?;
     Ok(Arc::new(NetDev {
         proc_path: cfg.paths.proc("net/dev"),
         netlink: f.netlink && !f.no_netlink,
@@ -515,8 +517,8 @@ mod tests {
             proc_path: PathBuf::new(),
             netlink: true,
             filter: DeviceFilter::new(
-                cfg.netdev.device_exclude.as_deref(),
-                cfg.netdev.device_include.as_deref(),
+                cfg.flags::<Flags>().unwrap().device_exclude.as_deref(),
+                cfg.flags::<Flags>().unwrap().device_include.as_deref(),
                 Some(DEFAULT_EXCLUDE),
                 "--collector.netdev.device",
             )

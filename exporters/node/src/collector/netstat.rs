@@ -5,13 +5,13 @@
 //!
 //! The field regex is evaluated once per `Protocol_Field` name and cached.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
-use super::vmstat::{valid_name_part, FieldFilter};
+use super::vmstat::{valid_name_part, FieldFilter, Plan};
 use super::Config;
 
 /// node_exporter 1.5's default for `--collector.netstat.fields`.
@@ -27,13 +27,38 @@ pub struct Flags {
     pub fields: String,
 }
 
-/// One counter: protocol (`TcpExt`), field (`ListenDrops`) and value.
-pub(crate) type Stat<'a> = (&'a str, &'a str, f64);
+/// One section of /proc/net/netstat or /proc/net/snmp: the protocol (`TcpExt`), its header
+/// line (field names) and its value line, or of /proc/net/snmp6: one `Ip6InOctets 1` line.
+pub(crate) struct Section<'a> {
+    /// The protocol, e.g. `TcpExt` or `Ip6`.
+    pub proto: &'a str,
+    /// The field names, white-space separated.
+    pub names: &'a str,
+    /// The values, in the same order.
+    pub values: &'a str,
+}
 
-/// Parses the `Proto: names...` / `Proto: values...` line pairs of /proc/net/netstat and
-/// /proc/net/snmp. A pair whose header and values disagree (a truncated line) is skipped,
-/// as is a value that is not a number.
-pub(crate) fn parse_pairs(text: &str) -> Vec<Stat<'_>> {
+#[cfg(test)]
+impl<'a> Section<'a> {
+    /// `(proto, field, value)` for every field with a numeric value; nothing when the
+    /// header and the values disagree in length (a truncated line).
+    pub(crate) fn stats(&self) -> Vec<Stat<'a>> {
+        let names: Vec<&str> = self.names.split_ascii_whitespace().collect();
+        let values: Vec<&str> = self.values.split_ascii_whitespace().collect();
+        if names.len() != values.len() {
+            return Vec::new();
+        }
+        names
+            .into_iter()
+            .zip(values)
+            .filter_map(|(n, v)| Some((self.proto, n, v.parse::<f64>().ok()?)))
+            .collect()
+    }
+}
+
+/// The `Proto: names...` / `Proto: values...` line pairs of /proc/net/netstat and
+/// /proc/net/snmp.
+pub(crate) fn sections(text: &str) -> Vec<Section<'_>> {
     let mut out = Vec::new();
     let mut header: Option<(&str, &str)> = None;
     for line in text.lines() {
@@ -44,21 +69,28 @@ pub(crate) fn parse_pairs(text: &str) -> Vec<Stat<'_>> {
         match header {
             Some((hproto, names)) if hproto == proto => {
                 header = None;
-                let names: Vec<&str> = names.split_ascii_whitespace().collect();
-                let values: Vec<&str> = rest.split_ascii_whitespace().collect();
-                if names.len() != values.len() {
-                    continue;
-                }
-                for (n, v) in names.into_iter().zip(values) {
-                    if let Ok(v) = v.parse::<f64>() {
-                        out.push((proto, n, v));
-                    }
-                }
+                out.push(Section {
+                    proto,
+                    names,
+                    values: rest,
+                });
             }
             _ => header = Some((proto, rest)),
         }
     }
     out
+}
+
+/// One counter: protocol (`TcpExt`), field (`ListenDrops`) and value.
+pub(crate) type Stat<'a> = (&'a str, &'a str, f64);
+
+/// Parses the `Proto: names...` / `Proto: values...` line pairs of /proc/net/netstat and
+/// /proc/net/snmp. A pair whose header and values disagree (a truncated line) is skipped,
+/// as is a value that is not a number. (The collector applies a cached plan per section
+/// instead; this is the reference its output is tested against.)
+#[cfg(test)]
+pub(crate) fn parse_pairs(text: &str) -> Vec<Stat<'_>> {
+    sections(text).iter().flat_map(|s| s.stats()).collect()
 }
 
 /// Parses /proc/net/snmp6 (`Ip6InReceives  1` lines): the protocol is the name up to and
@@ -81,24 +113,75 @@ pub(crate) fn parse_snmp6(text: &str) -> Vec<Stat<'_>> {
 }
 
 struct NetStat {
-    netstat: PathBuf,
-    snmp: PathBuf,
-    snmp6: PathBuf,
+    netstat: KeptFile,
+    snmp: KeptFile,
+    snmp6: KeptFile,
     fields: FieldFilter,
 }
 
 /// Builds the `netstat` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(NetStat {
-        netstat: cfg.paths.proc("net/netstat"),
-        snmp: cfg.paths.proc("net/snmp"),
-        snmp6: cfg.paths.proc("net/snmp6"),
-        fields: FieldFilter::new(&cfg.netstat.fields, "--collector.netstat.fields")?,
+        netstat: KeptFile::new(cfg.paths.proc("net/netstat")),
+        snmp: KeptFile::new(cfg.paths.proc("net/snmp")),
+        snmp6: KeptFile::new(cfg.paths.proc("net/snmp6")),
+        fields: FieldFilter::new(&cfg.flags::<Flags>()?.fields, "--collector.netstat.fields")?,
     }))
 }
 
-fn read(path: &std::path::Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+fn read(file: &KeptFile) -> anyhow::Result<String> {
+    file.read_to_string()
+        .with_context(|| format!("reading {}", file.path().display()))
+}
+
+/// Whether a plan of an earlier section has `metric` (the first section's value wins).
+fn emitted_before(done: &[Arc<Plan>], metric: &str) -> bool {
+    done.iter().any(|p| p.iter().any(|(_, m, _)| m == metric))
+}
+
+impl NetStat {
+    /// The selected fields of one section: the plan for its header (built the first time the
+    /// header is seen), applied to its values.
+    /// `done`: the plans of the sections already emitted (a field they have is not repeated).
+    fn section(&self, sec: &Section<'_>, done: &mut Vec<Arc<Plan>>, out: &mut MetricSet) {
+        if !valid_name_part(sec.proto) {
+            return;
+        }
+        let mut key = String::with_capacity(sec.proto.len() + sec.names.len() + 1);
+        key.push_str(sec.proto);
+        key.push(':');
+        key.push_str(sec.names);
+        let plan = self.fields.plan(&key, |f| {
+            sec.names
+                .split_ascii_whitespace()
+                .enumerate()
+                .filter(|(_, n)| valid_name_part(n) && f.matches(&format!("{}_{n}", sec.proto)))
+                .map(|(i, n)| {
+                    (
+                        i,
+                        format!("node_netstat_{}_{n}", sec.proto),
+                        format!("Statistic {}{n}.", sec.proto),
+                    )
+                })
+                .collect()
+        });
+        if plan.is_empty() {
+            return;
+        }
+        let values: Vec<&str> = sec.values.split_ascii_whitespace().collect();
+        if values.len() != sec.names.split_ascii_whitespace().count() {
+            return;
+        }
+        for (i, metric, help) in plan.iter() {
+            let Ok(v) = values[*i].parse::<f64>() else {
+                continue;
+            };
+            if !emitted_before(done, metric) {
+                out.untyped(metric, help).sample(&[], v);
+            }
+        }
+        done.push(plan);
+    }
 }
 
 impl Collector for NetStat {
@@ -106,39 +189,47 @@ impl Collector for NetStat {
         let netstat = read(&self.netstat)?;
         let snmp = read(&self.snmp)?;
         // No IPv6 in this kernel: no snmp6, no error (like node_exporter).
-        let snmp6 = match std::fs::read_to_string(&self.snmp6) {
+        let snmp6 = match self.snmp6.read_to_string() {
             Ok(s) => s,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", self.snmp6.display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading {}", self.snmp6.path().display()))
+            }
         };
-        let mut key = String::with_capacity(48);
-        let mut metric = String::with_capacity(64);
-        let mut help = String::with_capacity(64);
-        let mut seen = std::collections::HashSet::new();
-        let all = parse_pairs(&netstat)
-            .into_iter()
-            .chain(parse_pairs(&snmp))
-            .chain(parse_snmp6(&snmp6));
-        for (proto, name, v) in all {
-            if !valid_name_part(proto) || !valid_name_part(name) {
-                continue;
+        let mut done = Vec::new();
+        for sec in sections(&netstat).iter().chain(&sections(&snmp)) {
+            self.section(sec, &mut done, out);
+        }
+        // snmp6 is one `Ip6InOctets 1` line per field: its header is the list of names.
+        let stats = parse_snmp6(&snmp6);
+        let mut names = String::with_capacity(snmp6.len() / 2);
+        for (proto, name, _) in &stats {
+            names.push_str(proto);
+            names.push_str(name);
+            names.push(' ');
+        }
+        let plan = self.fields.plan(&names, |f| {
+            stats
+                .iter()
+                .enumerate()
+                .filter(|(_, (p, n, _))| {
+                    valid_name_part(p) && valid_name_part(n) && f.matches(&format!("{p}_{n}"))
+                })
+                .map(|(i, (p, n, _))| {
+                    (
+                        i,
+                        format!("node_netstat_{p}_{n}"),
+                        format!("Statistic {p}{n}."),
+                    )
+                })
+                .collect()
+        });
+        for (i, metric, help) in plan.iter() {
+            if let Some((_, _, v)) = stats.get(*i) {
+                if !emitted_before(&done, metric) {
+                    out.untyped(metric, help).sample(&[], *v);
+                }
             }
-            key.clear();
-            key.push_str(proto);
-            key.push('_');
-            key.push_str(name);
-            if !self.fields.matches(&key) || !seen.insert(key.clone()) {
-                continue;
-            }
-            metric.clear();
-            metric.push_str("node_netstat_");
-            metric.push_str(&key);
-            help.clear();
-            help.push_str("Statistic ");
-            help.push_str(proto);
-            help.push_str(name);
-            help.push('.');
-            out.untyped(&metric, &help).sample(&[], v);
         }
         Ok(())
     }
@@ -169,6 +260,73 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_header_is_planned_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = dir.path().join("proc/net");
+        std::fs::create_dir_all(&net).unwrap();
+        std::fs::write(net.join("snmp"), "Udp: InDatagrams NoPorts\nUdp: 5 7\n").unwrap();
+        std::fs::write(
+            net.join("netstat"),
+            "TcpExt: ListenDrops Other\nTcpExt: 1 2\n",
+        )
+        .unwrap();
+        let c = new(&test_config(dir.path(), &[])).unwrap();
+        let first = render(&*c).unwrap();
+        assert!(
+            first.contains("node_netstat_TcpExt_ListenDrops 1\n"),
+            "{first}"
+        );
+        assert!(
+            first.contains("node_netstat_Udp_InDatagrams 5\n"),
+            "{first}"
+        );
+        assert!(first.contains("node_netstat_Udp_NoPorts 7\n"), "{first}");
+        assert!(!first.contains("Other"), "{first}");
+        // The kernel reorders the columns (and truncates one line): values follow their names.
+        std::fs::write(net.join("snmp"), "Udp: NoPorts InDatagrams\nUdp: 70 50\n").unwrap();
+        std::fs::write(
+            net.join("netstat"),
+            "TcpExt: Other ListenDrops\nTcpExt: 2\n",
+        )
+        .unwrap();
+        let second = render(&*c).unwrap();
+        assert!(
+            second.contains("node_netstat_Udp_InDatagrams 50\n"),
+            "{second}"
+        );
+        assert!(second.contains("node_netstat_Udp_NoPorts 70\n"), "{second}");
+        assert!(!second.contains("ListenDrops"), "{second}");
+    }
+
+    #[test]
+    fn the_planned_output_is_every_selected_parsed_field() {
+        // With every field selected, the collector emits exactly what the plain parsers find.
+        let dir = testdata().join("fixtures/a-netstat");
+        let c = new(&test_config(&dir, &["--collector.netstat.fields=.*"])).unwrap();
+        let out = render(&*c).unwrap();
+        let read = |f: &str| std::fs::read_to_string(dir.join("proc/net").join(f)).unwrap();
+        let (netstat, snmp, snmp6) = (read("netstat"), read("snmp"), read("snmp6"));
+        let mut want: Vec<String> = parse_pairs(&netstat)
+            .into_iter()
+            .chain(parse_pairs(&snmp))
+            .chain(parse_snmp6(&snmp6))
+            .map(|(p, n, v)| format!("node_netstat_{p}_{n} {v}"))
+            .collect();
+        want.sort();
+        want.dedup_by(|a, b| a.split(' ').next() == b.split(' ').next());
+        let mut got: Vec<String> = out
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let (name, v) = l.split_once(' ').unwrap();
+                format!("{name} {}", v.parse::<f64>().unwrap())
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn missing_netstat_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         assert!(render(&*new(&test_config(dir.path(), &[])).unwrap()).is_err());
@@ -190,6 +348,7 @@ mod tests {
         #[test]
         fn parsers_never_panic(s in "\\PC*") {
             let _ = parse_pairs(&s);
+            let _ = sections(&s);
             let _ = parse_snmp6(&s);
         }
 

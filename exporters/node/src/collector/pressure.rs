@@ -3,10 +3,10 @@
 //! _seconds_total`), like node_exporter 1.5. Without PSI (kernel < 4.20 or `psi=0`) the
 //! collector fails, as node_exporter's does.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
 use super::Config;
@@ -38,13 +38,14 @@ pub(crate) fn parse(text: &str) -> Psi {
 }
 
 struct Pressure {
-    dir: PathBuf,
+    /// /proc/pressure/{cpu,io,memory}.
+    files: [KeptFile; 3],
 }
 
 /// Builds the `pressure` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(Pressure {
-        dir: cfg.paths.proc("pressure"),
+        files: ["cpu", "io", "memory"].map(|r| KeptFile::new(cfg.paths.proc("pressure").join(r))),
     }))
 }
 
@@ -90,12 +91,11 @@ impl Collector for Pressure {
             ("io", Psi::default()),
             ("memory", Psi::default()),
         ];
-        for (res, psi) in &mut parsed {
-            let path = self.dir.join(*res);
-            let text = std::fs::read_to_string(&path).with_context(|| {
+        for ((_, psi), file) in parsed.iter_mut().zip(&self.files) {
+            let text = file.read_to_string().with_context(|| {
                 format!(
                     "reading {} (pressure information needs Linux >= 4.20 with CONFIG_PSI)",
-                    path.display()
+                    file.path().display()
                 )
             })?;
             *psi = parse(&text);

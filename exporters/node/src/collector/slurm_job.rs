@@ -51,7 +51,7 @@ pub struct Flags {
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(SlurmJob {
         root: cfg
-            .slurm_job
+            .flags::<Flags>()?
             .cgroup_root
             .clone()
             .unwrap_or_else(|| cfg.paths.sys("fs/cgroup")),
@@ -101,12 +101,14 @@ pub struct JobUsage {
     pub io_write_bytes: Option<f64>,
 }
 
+/// A whole cgroup file (`cgroup.procs`, `memory.stat` and the like can exceed a page).
 fn read(p: &Path) -> Option<String> {
     std::fs::read_to_string(p).ok()
 }
 
+/// A single-number cgroup attribute.
 fn read_u64(p: &Path) -> Option<u64> {
-    read(p)?.trim().parse().ok()
+    hpcmon_kit::sysfs::attr_u64(p).ok()
 }
 
 /// `key value` lines (`memory.stat`, `cpu.stat`, `memory.events`, `cpuacct.stat`).

@@ -4,10 +4,10 @@
 //! `node_sockstat_sockets_used`, like node_exporter 1.5. A missing file (IPv4 or IPv6
 //! disabled) is skipped.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
 use super::vmstat::valid_name_part;
@@ -73,8 +73,8 @@ pub(crate) fn parse(text: &str) -> Sockstat<'_> {
 }
 
 struct SockStat {
-    v4: PathBuf,
-    v6: PathBuf,
+    v4: KeptFile,
+    v6: KeptFile,
     page_size: f64,
 }
 
@@ -83,17 +83,17 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Ok(Arc::new(SockStat {
-        v4: cfg.paths.proc("net/sockstat"),
-        v6: cfg.paths.proc("net/sockstat6"),
+        v4: KeptFile::new(cfg.paths.proc("net/sockstat")),
+        v6: KeptFile::new(cfg.paths.proc("net/sockstat6")),
         page_size: if page > 0 { page as f64 } else { 4096.0 },
     }))
 }
 
-fn read_optional(path: &std::path::Path) -> anyhow::Result<Option<String>> {
-    match std::fs::read_to_string(path) {
+fn read_optional(file: &KeptFile) -> anyhow::Result<Option<String>> {
+    match file.read_to_string() {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(e) => Err(e).with_context(|| format!("reading {}", file.path().display())),
     }
 }
 

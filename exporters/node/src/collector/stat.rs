@@ -2,10 +2,10 @@
 //! `/proc/stat` (`node_boot_time_seconds`, `node_context_switches_total`, `node_forks_total`,
 //! `node_intr_total`, `node_procs_running`, `node_procs_blocked`), as node_exporter 1.5.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
 use super::Config;
@@ -50,23 +50,28 @@ pub(crate) fn parse(text: &str) -> SystemStat {
 }
 
 struct Stat {
-    path: PathBuf,
+    path: KeptFile,
 }
 
 /// Builds the `stat` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(Stat {
-        path: cfg.paths.proc("stat"),
+        path: KeptFile::new(cfg.paths.proc("stat")),
     }))
 }
 
 impl Collector for Stat {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = std::fs::read_to_string(&self.path)
-            .with_context(|| format!("reading {}", self.path.display()))?;
+        let text = self
+            .path
+            .read_to_string()
+            .with_context(|| format!("reading {}", self.path.path().display()))?;
         let s = parse(&text);
         if s == SystemStat::default() {
-            anyhow::bail!("no system-wide statistics in {}", self.path.display());
+            anyhow::bail!(
+                "no system-wide statistics in {}",
+                self.path.path().display()
+            );
         }
         let v = |x: Option<u64>| x.map(|x| x as f64);
         if let Some(x) = v(s.intr) {

@@ -55,14 +55,7 @@ fn diff_lines(expected: &str, actual: &str) -> Vec<String> {
 /// The collectors' [`Config`] from command-line `args`, with every path under the fixture
 /// tree `dir` (`dir/proc`, `dir/sys`, `dir/root`), for the collectors' tests.
 pub fn test_config(dir: &std::path::Path, args: &[&str]) -> crate::collector::Config {
-    #[derive(clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        config: crate::collector::Config,
-    }
-    let mut cfg =
-        <Cli as clap::Parser>::parse_from(std::iter::once("test").chain(args.iter().copied()))
-            .config;
+    let mut cfg = crate::collector::Config::from_args(args).expect("test arguments parse");
     cfg.paths = crate::collector::Paths::fixture(dir);
     cfg
 }

@@ -49,7 +49,7 @@ impl Default for Flags {
 /// Builds the `textfile` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(Textfile {
-        dir: cfg.textfile.directory.clone(),
+        dir: cfg.flags::<Flags>()?.directory.clone(),
     }))
 }
 

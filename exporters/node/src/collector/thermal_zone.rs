@@ -6,10 +6,10 @@
 //! it (seen on laptops whose `iwlwifi` zone answers ENODATA while the radio is off); here
 //! such a zone or cooling device is skipped and the others are reported.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use hpcmon_kit::{Collector, Context, MetricSet};
+use hpcmon_kit::{sysfs, Collector, Context, MetricSet};
 
 use super::Config;
 
@@ -25,41 +25,25 @@ pub struct ThermalZone {
     class: PathBuf,
 }
 
-fn read(dir: &Path, name: &str) -> Option<String> {
-    let s = std::fs::read_to_string(dir.join(name)).ok()?;
-    Some(s.trim().to_owned())
-}
-
-fn read_i64(dir: &Path, name: &str) -> Option<i64> {
-    read(dir, name)?.parse().ok()
-}
-
 impl Collector for ThermalZone {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let entries = match std::fs::read_dir(&self.class) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut names: Vec<(String, PathBuf)> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-            .collect();
-        names.sort();
-        for (name, dir) in &names {
+        for (name, path) in &sysfs::entries_or_empty(&self.class)? {
+            let Ok(dir) = sysfs::Dir::open(path) else {
+                continue;
+            };
+            let read = |attr: &str| dir.attr(attr).ok();
+            let read_i64 = |attr: &str| dir.i64(attr).ok();
             if let Some(zone) = name.strip_prefix("thermal_zone") {
-                let (Some(typ), Some(temp)) = (read(dir, "type"), read_i64(dir, "temp")) else {
+                let (Some(typ), Some(temp)) = (read("type"), read_i64("temp")) else {
                     tracing::debug!(zone = %name, "thermal zone without a readable type/temp, skipped");
                     continue;
                 };
                 out.gauge("node_thermal_zone_temp", "Zone temperature in Celsius")
                     .sample(&[("type", &typ), ("zone", zone)], temp as f64 / 1000.0);
             } else if let Some(n) = name.strip_prefix("cooling_device") {
-                let (Some(typ), Some(max), Some(cur)) = (
-                    read(dir, "type"),
-                    read_i64(dir, "max_state"),
-                    read_i64(dir, "cur_state"),
-                ) else {
+                let (Some(typ), Some(max), Some(cur)) =
+                    (read("type"), read_i64("max_state"), read_i64("cur_state"))
+                else {
                     tracing::debug!(device = %name, "cooling device without readable states, skipped");
                     continue;
                 };

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
 use super::Config;
@@ -42,8 +43,9 @@ pub(crate) struct ClockSource {
     pub current: String,
 }
 
-/// Reads `devices/system/clocksource/clocksource[0-9]*` in numeric order (none: empty).
-pub(crate) fn clocksources(dir: &Path) -> Vec<ClockSource> {
+/// The `devices/system/clocksource/clocksource[0-9]*` directories in numeric order (none:
+/// empty).
+fn clocksource_dirs(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -60,10 +62,31 @@ pub(crate) fn clocksources(dir: &Path) -> Vec<ClockSource> {
         })
         .collect();
     dirs.sort();
-    dirs.into_iter()
-        .filter_map(|(_, d)| {
-            let available = std::fs::read_to_string(d.join("available_clocksource")).ok()?;
-            let current = std::fs::read_to_string(d.join("current_clocksource")).ok()?;
+    dirs.into_iter().map(|(_, d)| d).collect()
+}
+
+/// The `available_clocksource` and `current_clocksource` files of one directory.
+type ClockSourceFiles = (KeptFile, KeptFile);
+
+fn clocksource_files(dir: &Path) -> Vec<ClockSourceFiles> {
+    clocksource_dirs(dir)
+        .into_iter()
+        .map(|d| {
+            (
+                KeptFile::new(d.join("available_clocksource")),
+                KeptFile::new(d.join("current_clocksource")),
+            )
+        })
+        .collect()
+}
+
+/// Reads the clock sources of `files` (a directory whose files cannot be read is left out).
+fn read_clocksources(files: &[ClockSourceFiles]) -> Vec<ClockSource> {
+    files
+        .iter()
+        .filter_map(|(available, current)| {
+            let available = available.read_to_string().ok()?;
+            let current = current.read_to_string().ok()?;
             Some(ClockSource {
                 available: available
                     .split_ascii_whitespace()
@@ -73,6 +96,12 @@ pub(crate) fn clocksources(dir: &Path) -> Vec<ClockSource> {
             })
         })
         .collect()
+}
+
+/// Reads `devices/system/clocksource/clocksource[0-9]*` in numeric order (none: empty).
+#[cfg(test)]
+pub(crate) fn clocksources(dir: &Path) -> Vec<ClockSource> {
+    read_clocksources(&clocksource_files(dir))
 }
 
 /// Writes the clock source infos; `device` is the index, as node_exporter does.
@@ -94,14 +123,16 @@ pub(crate) fn emit_clocksources(sources: &[ClockSource], out: &mut MetricSet) {
     }
 }
 
+/// The clock source devices are listed once (the kernel has one, `clocksource0`, and it does
+/// not come and go) and their two files kept open.
 struct Time {
-    clocksource_dir: PathBuf,
+    clocksources: Vec<ClockSourceFiles>,
 }
 
 /// Builds the `time` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(Time {
-        clocksource_dir: cfg.paths.sys("devices/system/clocksource"),
+        clocksources: clocksource_files(&cfg.paths.sys("devices/system/clocksource")),
     }))
 }
 
@@ -121,7 +152,7 @@ impl Collector for Time {
             "System time zone offset in seconds.",
         )
         .sample(&[("time_zone", &zone)], offset as f64);
-        emit_clocksources(&clocksources(&self.clocksource_dir), out);
+        emit_clocksources(&read_clocksources(&self.clocksources), out);
         Ok(())
     }
 }

@@ -1,14 +1,13 @@
 //! `vmstat` collector: the fields of `/proc/vmstat` selected by `--collector.vmstat.fields`
 //! as untyped `node_vmstat_<field>`, like node_exporter 1.5.
 //!
-//! The field regex is evaluated once per field name and the decision cached, so a scrape
-//! does no regex matching once the set of fields is known.
+//! The field regex is evaluated when the list of fields changes (in practice once), so a
+//! scrape does no regex matching or per-field hashing once the set of fields is known.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
+use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 use regex::Regex;
 
@@ -28,32 +27,50 @@ pub struct Flags {
     pub fields: String,
 }
 
-/// Caches a regex's verdict per field name: fields are the same on every scrape.
+/// A field regex whose verdicts are kept per *header*: the list of field names a file
+/// section carries (a `Proto: names...` line of /proc/net/netstat, the names of /proc/vmstat).
+/// Headers are the same on every scrape, so a scrape compares each header with the one seen
+/// last time (one string comparison), and reuses the selected columns with their metric names,
+/// instead of hashing every field name under a lock.
 pub(crate) struct FieldFilter {
     re: Regex,
-    cache: Mutex<HashMap<String, bool>>,
+    /// Selected columns per header, in the order headers were first seen (bounded).
+    plans: Mutex<Vec<(String, Arc<Plan>)>>,
 }
+
+/// The columns of one header that the regex selects, as `(column, metric, help)`.
+pub(crate) type Plan = Vec<(usize, String, String)>;
+
+/// At most this many distinct headers are remembered (a file has a dozen).
+const MAX_PLANS: usize = 64;
 
 impl FieldFilter {
     /// A filter from `pattern`; `flag` names the flag in the error.
     pub(crate) fn new(pattern: &str, flag: &str) -> anyhow::Result<Self> {
         Ok(Self {
             re: Regex::new(pattern).with_context(|| format!("invalid {flag} regexp"))?,
-            cache: Mutex::new(HashMap::new()),
+            plans: Mutex::new(Vec::new()),
         })
     }
 
-    /// Whether `name` matches (computed once per distinct name; the cache is bounded).
+    /// Whether the field `name` is selected.
     pub(crate) fn matches(&self, name: &str) -> bool {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&m) = cache.get(name) {
-            return m;
+        self.re.is_match(name)
+    }
+
+    /// The selected columns of `header`, computed by `build` (with this filter) the first
+    /// time a header is seen. `build` gets the filter and returns the plan.
+    pub(crate) fn plan(&self, header: &str, build: impl FnOnce(&Self) -> Plan) -> Arc<Plan> {
+        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, p)) = plans.iter().find(|(h, _)| h == header) {
+            return p.clone();
         }
-        let m = self.re.is_match(name);
-        if cache.len() < 4096 {
-            cache.insert(name.to_owned(), m);
+        let p = Arc::new(build(self));
+        if plans.len() >= MAX_PLANS {
+            plans.remove(0);
         }
-        m
+        plans.push((header.to_owned(), p.clone()));
+        p
     }
 }
 
@@ -70,15 +87,15 @@ pub(crate) fn parse(text: &str) -> impl Iterator<Item = (&str, f64)> {
 }
 
 struct VmStat {
-    path: PathBuf,
+    path: KeptFile,
     fields: FieldFilter,
 }
 
 /// Builds the `vmstat` collector.
 pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     Ok(Arc::new(VmStat {
-        path: cfg.paths.proc("vmstat"),
-        fields: FieldFilter::new(&cfg.vmstat.fields, "--collector.vmstat.fields")?,
+        path: KeptFile::new(cfg.paths.proc("vmstat")),
+        fields: FieldFilter::new(&cfg.flags::<Flags>()?.fields, "--collector.vmstat.fields")?,
     }))
 }
 
@@ -89,23 +106,38 @@ pub(crate) fn valid_name_part(name: &str) -> bool {
 
 impl Collector for VmStat {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = std::fs::read_to_string(&self.path)
-            .with_context(|| format!("reading {}", self.path.display()))?;
-        let mut seen = std::collections::HashSet::new();
-        let mut metric = String::with_capacity(48);
-        let mut help = String::with_capacity(64);
+        let text = self
+            .path
+            .read_to_string()
+            .with_context(|| format!("reading {}", self.path.path().display()))?;
+        // The "header" of /proc/vmstat is its list of names, one per line.
+        let mut header = String::with_capacity(text.len() / 2);
+        let mut values = Vec::with_capacity(256);
         for (name, v) in parse(&text) {
-            if !valid_name_part(name) || !self.fields.matches(name) || !seen.insert(name) {
-                continue;
+            header.push_str(name);
+            header.push('\n');
+            values.push(v);
+        }
+        let plan = self.fields.plan(&header, |f| {
+            let mut seen = std::collections::HashSet::new();
+            parse(&text)
+                .enumerate()
+                .filter(|(_, (name, _))| {
+                    valid_name_part(name) && f.matches(name) && seen.insert(*name)
+                })
+                .map(|(i, (name, _))| {
+                    (
+                        i,
+                        format!("node_vmstat_{name}"),
+                        format!("/proc/vmstat information field {name}."),
+                    )
+                })
+                .collect()
+        });
+        for (i, metric, help) in plan.iter() {
+            if let Some(v) = values.get(*i) {
+                out.untyped(metric, help).sample(&[], *v);
             }
-            metric.clear();
-            metric.push_str("node_vmstat_");
-            metric.push_str(name);
-            help.clear();
-            help.push_str("/proc/vmstat information field ");
-            help.push_str(name);
-            help.push('.');
-            out.untyped(&metric, &help).sample(&[], v);
         }
         Ok(())
     }
@@ -132,6 +164,29 @@ mod tests {
         ))
         .unwrap();
         assert_golden("vmstat_custom", &render(&*c).unwrap());
+    }
+
+    #[test]
+    fn changed_fields_are_planned_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("proc")).unwrap();
+        let file = dir.path().join("proc/vmstat");
+        std::fs::write(&file, "nr_free 1\npgfault 2\noom_kill 3\n").unwrap();
+        let c = new(&test_config(dir.path(), &[])).unwrap();
+        let first = render(&*c).unwrap();
+        assert!(
+            first.contains("node_vmstat_pgfault 2\n") && first.contains("node_vmstat_oom_kill 3\n"),
+            "{first}"
+        );
+        assert!(!first.contains("nr_free"), "{first}");
+        std::fs::write(&file, "oom_kill 30\nnr_free 1\npgmajfault 4\n").unwrap();
+        let second = render(&*c).unwrap();
+        assert!(
+            second.contains("node_vmstat_oom_kill 30\n")
+                && second.contains("node_vmstat_pgmajfault 4\n"),
+            "{second}"
+        );
+        assert!(!second.contains("node_vmstat_pgfault "), "{second}");
     }
 
     #[test]
