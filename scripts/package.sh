@@ -8,8 +8,8 @@
 #               hpcmon-slurm-exporter hpcmon-alert-bridge hpcmon-jobstats hpcmon-actions
 #               (default: all)
 #   --glibc V   link against glibc V's symbols (cargo-zigbuild with Zig, both from PyPI), so
-#               that the binaries run on older systems: 2.28 would cover RHEL 8 (see
-#               packaging/README.md: the kit's log formatter still needs glibc 2.30's gettid).
+#               that the binaries run on older systems: 2.28 covers RHEL 8 (see
+#               packaging/README.md; below 2.30 the kit supplies gettid itself).
 #               Without it the binaries need the build machine's glibc or newer (the
 #               packages' dependencies say which: libc6 (>= 2.xx), libc.so.6(GLIBC_2.xx)).
 #   --no-build  package the binaries already built (`cargo build --release`, or see --profile)
@@ -108,7 +108,13 @@ if [ -n "$glibc" ]; then
   triple=x86_64-unknown-linux-gnu
   bindir="$ROOT/target/$triple/$profdir"
   if [ "$build" = 1 ]; then
-    cargo zigbuild --locked --profile "$profile" --target "$triple.$glibc" "${build_args[@]}"
+    # glibc < 2.30 has no gettid(), which the kit's log formatter links against: the kit
+    # then provides it (exporters/kit/src/lib.rs). Its own target dir keeps the flag from
+    # invalidating the normal build.
+    compat=()
+    case "$glibc" in 2.2[0-9]) compat=(--cfg hpcmon_glibc_compat) ;; esac
+    RUSTFLAGS="${RUSTFLAGS:-} ${compat[*]}" \
+      cargo zigbuild --locked --profile "$profile" --target "$triple.$glibc" "${build_args[@]}"
   fi
 else
   bindir="$ROOT/target/$profdir"

@@ -18,6 +18,9 @@ if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
   . "$HOME/.cargo/env"
 fi
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# A run of the whole suite gains nothing from incremental caches, which take tens of GB for
+# this workspace's test binaries: off unless the caller sets it.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 # Keep test output readable and failures explained.
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 

@@ -449,23 +449,19 @@ async fn temperature_tiers_drive_the_documented_actions() {
     )
     .await
     .unwrap();
-    let empty = dir.path().join("allow.txt");
-    std::fs::write(&empty, "# nothing is excused\n").unwrap();
-    let out = std::process::Command::new(repo_root().join("scripts/check-dashboards.sh"))
-        .args(["--live", &prom.url(), "--allow-list"])
-        .arg(&empty)
-        .arg(repo_root().join("dashboards/actions.json"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let check = hpcmon_e2e::check_dashboards_live(
+        &prom.url(),
+        &[repo_root().join("dashboards/actions.json")],
+        None,
+        &[],
+    )
+    .await
+    .unwrap();
     assert!(
-        out.status.success(),
-        "live check of dashboards/actions.json:\n{text}"
+        check.passed(),
+        "live check of dashboards/actions.json:\n{}{}",
+        check.stdout,
+        check.stderr
     );
-    assert!(text.contains("PASS"), "{text}");
     drop(prom);
 }

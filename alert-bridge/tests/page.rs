@@ -3,85 +3,13 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{payload, wh_alert, Backend, Bridge};
+use hpcmon_e2e::{dump_dom, table_rows};
 use serde_json::json;
 
-/// Loads `url` in headless Chromium (JS runs, fetches finish within the virtual time budget)
-/// and returns the DOM.
-fn dump_dom(url: &str) -> String {
-    hpcmon_e2e::require_program("chromium", "chromium");
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("timeout")
-        .arg("90")
-        .arg("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-            "--no-first-run",
-            "--virtual-time-budget=5000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .expect("running chromium");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The table rows of the dumped DOM, each as its cells' text (entities decoded).
+/// The alert log's table rows (`<tbody id="rows">`), each as its cells' text.
 fn rows(dom: &str) -> Vec<Vec<String>> {
-    let body = dom
-        .split("<tbody id=\"rows\">")
-        .nth(1)
-        .expect("table body in the DOM")
-        .split("</tbody>")
-        .next()
-        .unwrap();
-    body.split("<tr")
-        .skip(1)
-        .map(|tr| {
-            tr.split("<td")
-                .skip(1)
-                .map(|td| {
-                    let inner = td.split_once('>').unwrap().1;
-                    let inner = inner.split("</td>").next().unwrap();
-                    // Strip tags (links, <small>), keep the text.
-                    let mut text = String::new();
-                    let mut in_tag = false;
-                    for c in inner.chars() {
-                        match c {
-                            '<' => {
-                                in_tag = true;
-                                text.push(' ');
-                            }
-                            '>' => in_tag = false,
-                            c if !in_tag => text.push(c),
-                            _ => {}
-                        }
-                    }
-                    text.replace("&lt;", "<")
-                        .replace("&gt;", ">")
-                        .replace("&quot;", "\"")
-                        .replace("&amp;", "&")
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect()
-        })
-        .collect()
+    table_rows(dom, "rows")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,7 @@
 mod alertmanager;
 mod chromium;
 mod daemon;
+mod dashboards;
 mod http;
 mod pki;
 mod prometheus;
@@ -38,6 +39,7 @@ mod victoria;
 pub use alertmanager::{alert, Alertmanager};
 pub use chromium::{dump_dom, table_rows};
 pub use daemon::{ChildGuard, Daemon};
+pub use dashboards::{check_dashboards_live, LiveCheck};
 pub use http::{client, install_crypto_provider, ClientOptions};
 pub use pki::Pki;
 pub use prometheus::{first_value, Prometheus};

@@ -148,23 +148,7 @@ impl Prometheus {
     }
 
     async fn api(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.url());
-        let resp = self
-            .client
-            .get(&url)
-            .query(query)
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        let status = resp.status();
-        let body: Value = resp
-            .json()
-            .await
-            .with_context(|| format!("GET {url}: HTTP {status}, body is not JSON"))?;
-        if body["status"] != "success" {
-            anyhow::bail!("GET {url} {query:?}: HTTP {status}: {body}");
-        }
-        Ok(body["data"].clone())
+        api_get(&self.client, &self.url(), path, query).await
     }
 
     /// Instant query; returns `data.result` (a vector is an array of `{metric, value}`).
@@ -180,21 +164,15 @@ impl Prometheus {
         pred: impl Fn(&Value) -> bool,
         timeout: Duration,
     ) -> anyhow::Result<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let last = match self.query(promql).await {
-                Ok(r) if pred(&r) => return Ok(r),
-                Ok(r) => r,
-                Err(e) => Value::String(format!("{e:#}")),
-            };
-            if Instant::now() >= deadline {
-                anyhow::bail!(
-                    "`{promql}` did not meet the condition within {timeout:?}; last result: {last}\n{}",
-                    self.daemon.log_tail(20)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        poll_query(
+            &self.client,
+            &self.url(),
+            &self.daemon,
+            promql,
+            pred,
+            timeout,
+        )
+        .await
     }
 
     /// `/api/v1/targets` `data.activeTargets`.
@@ -284,6 +262,61 @@ pub fn first_value(result: &Value) -> Option<f64> {
     // A scalar result is [ts, "v"] itself; a vector sample has "value": [ts, "v"].
     let pair = if v.is_array() { v } else { result };
     pair.get(1)?.as_str()?.parse().ok()
+}
+
+/// `GET base+path` on a Prometheus-compatible API (Prometheus, VictoriaMetrics); returns
+/// `data`, or an error naming the URL, the HTTP status and the body.
+pub(crate) async fn api_get(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> anyhow::Result<Value> {
+    let url = format!("{base}{path}");
+    let resp = client
+        .get(&url)
+        .query(query)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = resp.status();
+    let body: Value = resp
+        .json()
+        .await
+        .with_context(|| format!("GET {url}: HTTP {status}, body is not JSON"))?;
+    if body["status"] != "success" {
+        anyhow::bail!("GET {url} {query:?}: HTTP {status}: {body}");
+    }
+    Ok(body["data"].clone())
+}
+
+/// Polls the instant query `promql` on the API at `base` every 250 ms until `pred(result)`
+/// holds, at most `timeout`; returns the result that satisfied it, or an error with the last
+/// result and the tail of `server`'s log.
+pub(crate) async fn poll_query(
+    client: &reqwest::Client,
+    base: &str,
+    server: &Daemon,
+    promql: &str,
+    pred: impl Fn(&Value) -> bool,
+    timeout: Duration,
+) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match api_get(client, base, "/api/v1/query", &[("query", promql)]).await {
+            Ok(d) if pred(&d["result"]) => return Ok(d["result"].clone()),
+            Ok(d) => d["result"].clone(),
+            Err(e) => Value::String(format!("{e:#}")),
+        };
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "{}: `{promql}` did not meet the condition within {timeout:?}; last result: {last}\n{}",
+                server.name(),
+                server.log_tail(20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,12 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::Value;
 
+use crate::prometheus::{api_get, poll_query};
 use crate::{require_program, Daemon};
 
 /// A running VictoriaMetrics; stopped on drop (its data lives in the folder given to
@@ -67,23 +68,14 @@ impl VictoriaMetrics {
 
     /// Instant query; returns `data.result`.
     pub async fn query(&self, promql: &str) -> anyhow::Result<Value> {
-        let url = format!("{}/api/v1/query", self.url());
-        let resp = self
-            .client
-            .get(&url)
-            .query(&[("query", promql)])
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        let status = resp.status();
-        let body: Value = resp
-            .json()
-            .await
-            .with_context(|| format!("GET {url}: HTTP {status}, body is not JSON"))?;
-        if body["status"] != "success" {
-            anyhow::bail!("GET {url} {promql}: HTTP {status}: {body}");
-        }
-        Ok(body["data"]["result"].clone())
+        let data = api_get(
+            &self.client,
+            &self.url(),
+            "/api/v1/query",
+            &[("query", promql)],
+        )
+        .await?;
+        Ok(data["result"].clone())
     }
 
     /// Polls `promql` every 250 ms until `pred(result)` holds, at most `timeout`.
@@ -93,20 +85,14 @@ impl VictoriaMetrics {
         pred: impl Fn(&Value) -> bool,
         timeout: Duration,
     ) -> anyhow::Result<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let last = match self.query(promql).await {
-                Ok(r) if pred(&r) => return Ok(r),
-                Ok(r) => r,
-                Err(e) => Value::String(format!("{e:#}")),
-            };
-            if Instant::now() >= deadline {
-                anyhow::bail!(
-                    "VictoriaMetrics: `{promql}` did not meet the condition within {timeout:?}; last result: {last}\n{}",
-                    self.daemon.log_tail(20)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        poll_query(
+            &self.client,
+            &self.url(),
+            &self.daemon,
+            promql,
+            pred,
+            timeout,
+        )
+        .await
     }
 }

@@ -927,12 +927,6 @@ async fn job_view_rollups_and_dashboards_on_a_real_cgroup_cluster() {
     // dashboard's GPU panels and the GPU dashboard's job rows need one); then the Job
     // dashboard alone for an array task as Slurm prints it (`N_1`, the printed-id join
     // path), with that run's own extra allow-list entries: the task holds no GPU.
-    let check = repo_root().join("scripts/lib/check_dashboards.py");
-    assert!(
-        check.is_file(),
-        "{} is missing (the live dashboard check)",
-        check.display()
-    );
     let mut dashboards: Vec<PathBuf> = std::fs::read_dir(repo_root().join("dashboards"))
         .unwrap()
         .flatten()
@@ -989,37 +983,26 @@ async fn job_view_rollups_and_dashboards_on_a_real_cgroup_cluster() {
             dashboards.clone(),
         ),
     ] {
-        // `timeout` bounds it; stdout (one PASS/FAIL/ALLOWED line per query) is in the message.
-        let mut cmd = Command::new("timeout");
-        cmd.arg("120")
-            .arg("python3")
-            .arg(&check)
-            .arg("--live")
-            .arg(&url)
-            .arg("--allow-list")
-            .arg(allow)
-            .arg("--var")
-            .arg(format!("jobid={jobid}"))
-            .args(&paths)
-            .current_dir(repo_root());
-        let out = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .unwrap()
-            .expect("running check_dashboards.py");
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let check = hpcmon_e2e::check_dashboards_live(
+            &url,
+            &paths,
+            Some(allow.as_path()),
+            &[format!("jobid={jobid}")],
+        )
+        .await
+        .unwrap();
         println!(
-            "live dashboard check, {what} (jobid={jobid}, {}, at {:.1} s):",
-            out.status,
-            t0.elapsed().as_secs_f64()
+            "live dashboard check, {what} (jobid={jobid}, {}, at {:.1} s):\n{}",
+            check.status,
+            t0.elapsed().as_secs_f64(),
+            check.not_passed()
         );
-        for l in stdout.lines().filter(|l| !l.starts_with("PASS ")) {
-            println!("  {l}");
-        }
         assert!(
-            out.status.success() && !stdout.contains("FAIL "),
-            "live dashboard check, {what} (jobid={jobid}) failed ({}):\n{stdout}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
+            check.passed(),
+            "live dashboard check, {what} (jobid={jobid}) failed ({}):\n{}{}",
+            check.status,
+            check.stdout,
+            check.stderr
         );
     }
 

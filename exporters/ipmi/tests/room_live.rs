@@ -80,21 +80,20 @@ async fn prometheus_rules_dashboard_and_the_on_battery_alert() {
     .unwrap();
 
     // The dashboard's live check: every variable and panel query returns data.
-    let empty = e.dir.path().join("allow.txt");
-    std::fs::write(&empty, "# nothing is excused\n").unwrap();
-    let out = std::process::Command::new(repo().join("scripts/check-dashboards.sh"))
-        .args(["--live", &prom.url(), "--allow-list"])
-        .arg(&empty)
-        .arg(repo().join("dashboards/room.json"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let check = hpcmon_e2e::check_dashboards_live(
+        &prom.url(),
+        &[repo().join("dashboards/room.json")],
+        None,
+        &[],
+    )
+    .await
+    .unwrap();
+    assert!(
+        check.passed(),
+        "live dashboard check failed:\n{}{}",
+        check.stdout,
+        check.stderr
     );
-    assert!(out.status.success(), "live dashboard check failed:\n{text}");
-    assert!(text.contains("PASS"), "{text}");
 
     // A room sensor warms the room past the probe: the policy follows it.
     modbus.set(1, "input", 0, &[315]);

@@ -99,6 +99,18 @@ pub fn init_logging(level: &str, format: cli::LogFormat) {
     };
 }
 
+/// `gettid` for glibc older than 2.30, which lacks the function (RHEL 8 has 2.28): the logfmt
+/// formatter (tracing-logfmt) links against it, so binaries built against glibc 2.28's symbols
+/// (`scripts/package.sh --glibc 2.28`, which sets `--cfg hpcmon_glibc_compat`) would not link.
+/// The kit provides it through the system call; a newer glibc's own is never used in such a
+/// build, and in a normal build this does not exist.
+#[cfg(all(hpcmon_glibc_compat, target_os = "linux"))]
+#[no_mangle]
+pub extern "C" fn gettid() -> libc::pid_t {
+    // SAFETY: SYS_gettid takes no argument and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t }
+}
+
 /// Raises the soft limit on open files to the hard limit, at most `max` (as the Go runtime
 /// does for Go exporters): an exporter that keeps kernel files open between scrapes
 /// ([`sysfs::KeptFile`]) next to `--web.max-connections` connections can pass the usual

@@ -17,6 +17,7 @@ use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{sysfs, Collector, Context, MetricSet};
 use regex::Regex;
 
+use super::read;
 use super::Config;
 
 /// Flags of the `cpu` collector.
@@ -291,10 +292,7 @@ impl Cpu {
     }
 
     fn update_stat(&self, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = self
-            .stat
-            .read_to_string()
-            .with_context(|| format!("reading {}", self.stat.path().display()))?;
+        let text = read::kept(&self.stat)?;
         let cpus = parse_stat_cpus(&text);
         if cpus.is_empty() {
             anyhow::bail!("no per-CPU lines in {}", self.stat.path().display());

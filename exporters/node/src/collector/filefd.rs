@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
+use super::read;
 use super::Config;
 
 /// Parses file-nr: `allocated  unused  maximum`.
@@ -38,10 +39,7 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
 
 impl Collector for FileFd {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = self
-            .path
-            .read_to_string()
-            .with_context(|| format!("reading {}", self.path.path().display()))?;
+        let text = read::kept(&self.path)?;
         let (allocated, maximum) = parse(&text)?;
         out.gauge(
             "node_filefd_allocated",

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
+use super::read;
 use super::Config;
 
 /// Parses the three load averages at the start of /proc/loadavg.
@@ -34,10 +35,7 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
 
 impl Collector for LoadAvg {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = self
-            .path
-            .read_to_string()
-            .with_context(|| format!("reading {}", self.path.path().display()))?;
+        let text = read::kept(&self.path)?;
         let [l1, l5, l15] = parse(&text)?;
         out.gauge("node_load1", "1m load average.").sample(&[], l1);
         out.gauge("node_load5", "5m load average.").sample(&[], l5);

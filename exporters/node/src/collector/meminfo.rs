@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
+use super::read;
 use super::Config;
 
 /// Parses /proc/meminfo into `(metric suffix, value)` pairs in file order, e.g.
@@ -74,10 +74,7 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
 
 impl Collector for Meminfo {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = self
-            .path
-            .read_to_string()
-            .with_context(|| format!("reading {}", self.path.path().display()))?;
+        let text = read::kept(&self.path)?;
         let fields = parse(&text);
         if fields.is_empty() {
             anyhow::bail!("no fields in {}", self.path.path().display());

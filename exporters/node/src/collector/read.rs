@@ -13,9 +13,16 @@ pub(crate) fn text(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// A kernel file kept open between scrapes ([`KeptFile`]), read whole, with the path in the
+/// error.
+pub(crate) fn kept(file: &KeptFile) -> anyhow::Result<String> {
+    file.read_to_string()
+        .with_context(|| format!("reading {}", file.path().display()))
+}
+
 // Attribute and directory reads live in the kit's sysfs module (one `read(2)` per attribute;
 // `sysfs::Dir` reads many attributes of one directory with openat).
-pub(crate) use hpcmon_kit::sysfs::{attr, entries, entries_or_empty};
+pub(crate) use hpcmon_kit::sysfs::{attr, entries, entries_or_empty, KeptFile};
 
 /// Whether reading a sysfs attribute failed only because the driver does not provide it
 /// (missing file, EOPNOTSUPP, EINVAL): node_exporter skips such attributes.

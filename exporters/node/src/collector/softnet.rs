@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
+use super::read;
 use super::Config;
 
 /// `[processed, dropped, time_squeezed]` per line. Every line needs at least 9 columns (the
@@ -50,10 +51,7 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
 
 impl Collector for Softnet {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = self
-            .path
-            .read_to_string()
-            .with_context(|| format!("reading {}", self.path.path().display()))?;
+        let text = read::kept(&self.path)?;
         let stats = parse(&text).context("could not get softnet statistics")?;
         let names = [
             (

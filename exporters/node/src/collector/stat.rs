@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 
+use super::read;
 use super::Config;
 
 /// The system-wide lines of /proc/stat that this collector exposes.
@@ -62,10 +62,7 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
 
 impl Collector for Stat {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = self
-            .path
-            .read_to_string()
-            .with_context(|| format!("reading {}", self.path.path().display()))?;
+        let text = read::kept(&self.path)?;
         let s = parse(&text);
         if s == SystemStat::default() {
             anyhow::bail!(

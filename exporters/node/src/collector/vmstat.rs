@@ -11,6 +11,7 @@ use hpcmon_kit::sysfs::KeptFile;
 use hpcmon_kit::{Collector, Context, MetricSet};
 use regex::Regex;
 
+use super::read;
 use super::Config;
 
 /// Flags of the `vmstat` collector.
@@ -106,10 +107,7 @@ pub(crate) fn valid_name_part(name: &str) -> bool {
 
 impl Collector for VmStat {
     fn collect(&self, _ctx: &Context, out: &mut MetricSet) -> anyhow::Result<()> {
-        let text = self
-            .path
-            .read_to_string()
-            .with_context(|| format!("reading {}", self.path.path().display()))?;
+        let text = read::kept(&self.path)?;
         // The "header" of /proc/vmstat is its list of names, one per line.
         let mut header = String::with_capacity(text.len() / 2);
         let mut values = Vec::with_capacity(256);
