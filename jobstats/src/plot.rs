@@ -558,7 +558,7 @@ mod tests {
                     {
                         return Err(format!("bad tag name in <{tag}>"));
                     }
-                    if body.matches('"').count() % 2 != 0 || body.contains('<') {
+                    if !body.matches('"').count().is_multiple_of(2) || body.contains('<') {
                         return Err(format!("bad attributes in <{tag}>"));
                     }
                     if stack.is_empty() {

@@ -385,7 +385,7 @@ pub fn check_jobid(jobid: &str) -> Result<(), SlurmError> {
         };
         let digits =
             |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
-        digits(base) && rest.map_or(true, digits)
+        digits(base) && rest.is_none_or(digits)
     };
     if ok {
         Ok(())

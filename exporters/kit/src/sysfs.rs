@@ -220,6 +220,42 @@ impl KeptFile {
         Ok(s)
     }
 
+    /// The whole file, like [`KeptFile::read_to_string`], for a kernel `seq_file` of records
+    /// no longer than `max_record` bytes that is usually short (`/proc/net/udp`): one
+    /// `pread` that comes back more than `max_record` bytes short of a page has everything,
+    /// because the kernel fills its page-sized buffer record by record until the records run
+    /// out or the next one does not fit. That saves the read at the end that
+    /// `read_to_string` makes to see end-of-file, which for `/proc/net/udp` walks the whole
+    /// UDP hash table once more. Longer contents fall back to reading up to end-of-file.
+    pub fn read_short_seq(&self, max_record: usize) -> io::Result<String> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; 2 * PAGE];
+        let n = {
+            let mut kept = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            let read = |f: &File, buf: &mut [u8]| loop {
+                match f.read_at(buf, 0) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => return r,
+                }
+            };
+            match kept.as_ref().map(|f| read(f, &mut buf)) {
+                Some(Ok(n)) => n,
+                _ => {
+                    let f = File::open(&self.path)?;
+                    let n = read(&f, &mut buf)?;
+                    *kept = Some(f);
+                    n
+                }
+            }
+        };
+        if n + max_record < PAGE {
+            buf.truncate(n);
+            return String::from_utf8(buf)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        self.read_to_string()
+    }
+
     /// The file's contents trimmed, for one-value attributes.
     pub fn attr(&self) -> io::Result<String> {
         self.read_to_string().map(trimmed)
@@ -284,6 +320,32 @@ mod tests {
         assert!(dir.attr_opt("missing").is_none());
         assert!(dir.u64("bad").is_err());
         assert!(Dir::open(&d.path().join("speed")).is_err());
+    }
+
+    #[test]
+    fn short_seq_reads_are_whole_and_long_ones_fall_back() {
+        let d = tempfile::tempdir().unwrap();
+        let short = "sl  local_address\n".to_string() + &"x".repeat(126) + "\n";
+        let long: String = (0..100).map(|i| format!("{i:0>127}\n")).collect();
+        std::fs::write(d.path().join("short"), &short).unwrap();
+        std::fs::write(d.path().join("long"), &long).unwrap();
+        let f = KeptFile::new(d.path().join("short"));
+        assert_eq!(f.read_short_seq(512).unwrap(), short);
+        assert_eq!(
+            f.read_short_seq(512).unwrap(),
+            short,
+            "again, on the kept file"
+        );
+        let f = KeptFile::new(d.path().join("long"));
+        assert_eq!(f.read_short_seq(512).unwrap().len(), 12_800);
+        assert_eq!(f.read_short_seq(512).unwrap(), long);
+        assert!(KeptFile::new(d.path().join("missing"))
+            .read_short_seq(512)
+            .is_err());
+        // The kernel's own: whole, with its header.
+        let udp = KeptFile::new("/proc/net/udp").read_short_seq(512).unwrap();
+        assert!(udp.starts_with("   sl"), "{udp:?}");
+        assert!(udp.ends_with('\n'), "{udp:?}");
     }
 
     #[test]

@@ -385,9 +385,8 @@ impl Poller {
         let mut last_slow: Option<Instant> = None;
         loop {
             let start = Instant::now();
-            let slow = last_slow.map_or(true, |t| {
-                start.duration_since(t) >= self.0.flags.sshare_interval
-            });
+            let slow =
+                last_slow.is_none_or(|t| start.duration_since(t) >= self.0.flags.sshare_interval);
             if slow {
                 last_slow = Some(start);
             }

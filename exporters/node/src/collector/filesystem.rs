@@ -280,11 +280,11 @@ impl Filesystem {
             && self
                 .mp_include
                 .as_ref()
-                .map_or(true, |r| r.is_match(&m.mountpoint))
+                .is_none_or(|r| r.is_match(&m.mountpoint))
             && self
                 .fs_include
                 .as_ref()
-                .map_or(true, |r| r.is_match(&m.fstype))
+                .is_none_or(|r| r.is_match(&m.fstype))
     }
 }
 

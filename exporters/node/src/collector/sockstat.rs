@@ -40,7 +40,7 @@ pub(crate) fn parse(text: &str) -> Sockstat<'_> {
             continue;
         };
         let f: Vec<&str> = rest.split_ascii_whitespace().collect();
-        if f.is_empty() || f.len() % 2 != 0 {
+        if f.is_empty() || !f.len().is_multiple_of(2) {
             continue;
         }
         let mut values = [None; 6];
