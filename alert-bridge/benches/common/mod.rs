@@ -48,43 +48,18 @@ impl Store {
                     std::process::id()
                 ));
                 let port = free_port();
+                let arg = |s: &str| s.to_string();
+                let (port, dir_s) = (port.to_string(), dir.display().to_string());
                 let url_file = if backend == "postgres" {
-                    let out = Command::new(repo().join("scripts/postgres.sh"))
-                        .arg("start")
-                        .arg(&dir)
-                        .arg(port.to_string())
-                        .output()
-                        .unwrap();
-                    assert!(
-                        out.status.success(),
-                        "{}",
-                        String::from_utf8_lossy(&out.stderr)
+                    run_script(
+                        &repo().join("scripts/postgres.sh"),
+                        &[arg("start"), dir_s, port],
                     );
                     dir.join("url")
                 } else {
                     let script = repo().join("alert-bridge/scripts/mariadb.sh");
-                    let out = Command::new(&script)
-                        .arg("start")
-                        .arg(&dir)
-                        .arg(port.to_string())
-                        .output()
-                        .unwrap();
-                    assert!(
-                        out.status.success(),
-                        "{}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                    let out = Command::new(&script)
-                        .arg("createdb")
-                        .arg(&dir)
-                        .arg("bench")
-                        .output()
-                        .unwrap();
-                    assert!(
-                        out.status.success(),
-                        "{}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
+                    run_script(&script, &[arg("start"), dir_s.clone(), port]);
+                    run_script(&script, &[arg("createdb"), dir_s, arg("bench")]);
                     dir.join("url-bench")
                 };
                 let url = std::fs::read_to_string(&url_file)
@@ -345,4 +320,18 @@ pub async fn generate(store: &Store, n: i64, jobs: i64) {
         .await
         .unwrap();
     db.close().await;
+}
+
+/// Runs a database start/create script; panics with its stderr when it fails.
+fn run_script(script: &std::path::Path, args: &[String]) {
+    let out = Command::new(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -199,24 +199,26 @@ impl KeptFile {
         &self.path
     }
 
+    /// Runs `read` on the kept descriptor; when that fails (the file was replaced, the
+    /// device went away), opens the path again once and keeps the new descriptor.
+    fn with_file<T>(&self, read: impl Fn(&File) -> io::Result<T>) -> io::Result<T> {
+        let mut kept = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Ok(v)) = kept.as_ref().map(&read) {
+            return Ok(v);
+        }
+        *kept = None;
+        let f = File::open(&self.path)?;
+        let v = read(&f)?;
+        *kept = Some(f);
+        Ok(v)
+    }
+
     /// The whole file, as `fs::read_to_string` would return it.
     pub fn read_to_string(&self) -> io::Result<String> {
         use std::sync::atomic::Ordering;
-        let mut kept = self.file.lock().unwrap_or_else(|e| e.into_inner());
         let hint = self.last_len.load(Ordering::Relaxed);
-        if let Some(f) = kept.as_ref() {
-            match read_all_at(f, hint) {
-                Ok(s) => {
-                    self.last_len.store(s.len(), Ordering::Relaxed);
-                    return Ok(s);
-                }
-                Err(_) => *kept = None,
-            }
-        }
-        let f = File::open(&self.path)?;
-        let s = read_all_at(&f, hint)?;
+        let s = self.with_file(|f| read_all_at(f, hint))?;
         self.last_len.store(s.len(), Ordering::Relaxed);
-        *kept = Some(f);
         Ok(s)
     }
 
@@ -229,31 +231,21 @@ impl KeptFile {
     /// UDP hash table once more. Longer contents fall back to reading up to end-of-file.
     pub fn read_short_seq(&self, max_record: usize) -> io::Result<String> {
         use std::os::unix::fs::FileExt;
-        let mut buf = vec![0u8; 2 * PAGE];
-        let n = {
-            let mut kept = self.file.lock().unwrap_or_else(|e| e.into_inner());
-            let read = |f: &File, buf: &mut [u8]| loop {
-                match f.read_at(buf, 0) {
+        let (buf, n) = self.with_file(|f| {
+            let mut buf = vec![0u8; 2 * PAGE];
+            loop {
+                match f.read_at(&mut buf, 0) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    r => return r,
-                }
-            };
-            match kept.as_ref().map(|f| read(f, &mut buf)) {
-                Some(Ok(n)) => n,
-                _ => {
-                    let f = File::open(&self.path)?;
-                    let n = read(&f, &mut buf)?;
-                    *kept = Some(f);
-                    n
+                    r => return r.map(|n| (buf, n)),
                 }
             }
-        };
-        if n + max_record < PAGE {
-            buf.truncate(n);
-            return String::from_utf8(buf)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+        })?;
+        if n + max_record >= PAGE {
+            return self.read_to_string();
         }
-        self.read_to_string()
+        let mut buf = buf;
+        buf.truncate(n);
+        String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
     /// The file's contents trimmed, for one-value attributes.
