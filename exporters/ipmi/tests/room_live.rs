@@ -79,6 +79,16 @@ async fn prometheus_rules_dashboard_and_the_on_battery_alert() {
     .await
     .unwrap();
 
+    // Rate panels (meter energy) need two scrapes of the meter: wait for them rather than
+    // race the scrape interval.
+    prom.wait_for(
+        "rate(power_meter_active_energy_joules_total[5m])",
+        |r| r.as_array().is_some_and(|a| !a.is_empty()),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+
     // The dashboard's live check: every variable and panel query returns data.
     let check = hpcmon_e2e::check_dashboards_live(
         &prom.url(),
