@@ -126,7 +126,7 @@ impl Gpu {
     }
 
     /// `[("uuid", uuid)]`, the label every per-GPU family carries.
-    pub fn labels(&self) -> [(&str, &str); 1] {
+    pub fn labels(&self) -> [(&'static str, &str); 1] {
         [("uuid", self.uuid.as_str())]
     }
 

@@ -375,7 +375,7 @@ impl Scraper {
         }
         add_outcome_metrics(&self.namespace, &outcomes, &mut merged);
         if let Some((name, help)) = &self.up_metric {
-            let up = merged.gauge(name, help);
+            let up = merged.gauge(name.clone(), help.clone());
             for o in &outcomes {
                 up.sample(&[("collector", &o.name)], if o.success { 1.0 } else { 0.0 });
             }
@@ -388,15 +388,15 @@ impl Scraper {
 /// Adds `<ns>_scrape_collector_{success,duration_seconds}` for the outcomes.
 pub fn add_outcome_metrics(namespace: &str, outcomes: &[Outcome], out: &mut MetricSet) {
     let dur = out.gauge(
-        &format!("{namespace}_scrape_collector_duration_seconds"),
-        &format!("{namespace}_exporter: Duration of a collector scrape."),
+        format!("{namespace}_scrape_collector_duration_seconds"),
+        format!("{namespace}_exporter: Duration of a collector scrape."),
     );
     for o in outcomes {
         dur.sample(&[("collector", &o.name)], o.duration.as_secs_f64());
     }
     let ok = out.gauge(
-        &format!("{namespace}_scrape_collector_success"),
-        &format!("{namespace}_exporter: Whether a collector succeeded."),
+        format!("{namespace}_scrape_collector_success"),
+        format!("{namespace}_exporter: Whether a collector succeeded."),
     );
     for o in outcomes {
         ok.sample(&[("collector", &o.name)], if o.success { 1.0 } else { 0.0 });

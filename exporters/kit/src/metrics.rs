@@ -6,7 +6,11 @@
 //! does not produce it) or as OpenMetrics 1.0 through the `prometheus-client` crate's
 //! encoder (see [`encode_openmetrics`]).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
+
+/// A label's name (almost always a literal: borrowed, not copied) and value.
+pub type Label = (Cow<'static, str>, String);
 
 /// The type of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,7 +40,7 @@ impl MetricType {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// Label name/value pairs, in the order they are written.
-    pub labels: Vec<(String, String)>,
+    pub labels: Vec<Label>,
     /// The value (for histograms, the sum).
     pub value: f64,
     /// Histogram data: cumulative `(upper bound, count)` buckets and the total count.
@@ -55,10 +59,11 @@ pub struct HistogramData {
 /// A metric family: name, help text, type and samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Family {
-    /// Full metric name, e.g. `node_cpu_seconds_total`.
-    pub name: String,
+    /// Full metric name, e.g. `node_cpu_seconds_total` (a literal is borrowed, not copied:
+    /// a scrape builds hundreds of families).
+    pub name: Cow<'static, str>,
     /// Help text (escaped on output).
-    pub help: String,
+    pub help: Cow<'static, str>,
     /// The family's type.
     pub kind: MetricType,
     /// The samples.
@@ -66,12 +71,13 @@ pub struct Family {
 }
 
 impl Family {
-    /// Adds a sample with the given labels.
-    pub fn sample(&mut self, labels: &[(&str, &str)], value: f64) -> &mut Self {
+    /// Adds a sample with the given labels (names are literals; for names made at run time
+    /// use [`Family::sample_owned`]).
+    pub fn sample(&mut self, labels: &[(&'static str, &str)], value: f64) -> &mut Self {
         self.samples.push(Sample {
             labels: labels
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned()))
                 .collect(),
             value,
             histogram: None,
@@ -80,9 +86,14 @@ impl Family {
     }
 
     /// Adds a sample with owned labels (for labels built at run time).
-    pub fn sample_owned(&mut self, labels: Vec<(String, String)>, value: f64) -> &mut Self {
+    /// Names are `String`s or `Cow`s; the vector is converted in place.
+    pub fn sample_owned<K: Into<Cow<'static, str>>>(
+        &mut self,
+        labels: Vec<(K, String)>,
+        value: f64,
+    ) -> &mut Self {
         self.samples.push(Sample {
-            labels,
+            labels: into_labels(labels),
             value,
             histogram: None,
         });
@@ -90,20 +101,26 @@ impl Family {
     }
 
     /// Adds a histogram sample: cumulative buckets, sum and count.
-    pub fn histogram(
+    pub fn histogram<K: Into<Cow<'static, str>>>(
         &mut self,
-        labels: Vec<(String, String)>,
+        labels: Vec<(K, String)>,
         buckets: Vec<(f64, u64)>,
         sum: f64,
         count: u64,
     ) -> &mut Self {
         self.samples.push(Sample {
-            labels,
+            labels: into_labels(labels),
             value: sum,
             histogram: Some(HistogramData { buckets, count }),
         });
         self
     }
+}
+
+/// `(name, value)` pairs with `String` or `Cow` names as [`Label`]s (`String` and
+/// `Cow<str>` have the same size, so the vector's buffer is reused).
+fn into_labels<K: Into<Cow<'static, str>>>(labels: Vec<(K, String)>) -> Vec<Label> {
+    labels.into_iter().map(|(k, v)| (k.into(), v)).collect()
 }
 
 /// The metrics one collector produced in one scrape.
@@ -120,13 +137,22 @@ impl MetricSet {
 
     /// Starts (or continues) a family and returns it for adding samples. Calling it twice with
     /// the same name appends to the same family.
-    pub fn family(&mut self, name: &str, help: &str, kind: MetricType) -> &mut Family {
-        if let Some(i) = self.families.iter().rposition(|f| f.name == name) {
+    pub fn family(
+        &mut self,
+        name: impl Into<Cow<'static, str>> + AsRef<str>,
+        help: impl Into<Cow<'static, str>>,
+        kind: MetricType,
+    ) -> &mut Family {
+        if let Some(i) = self
+            .families
+            .iter()
+            .rposition(|f| f.name.as_ref() == name.as_ref())
+        {
             return &mut self.families[i];
         }
         self.families.push(Family {
-            name: name.to_owned(),
-            help: help.to_owned(),
+            name: name.into(),
+            help: help.into(),
             kind,
             samples: Vec::new(),
         });
@@ -134,22 +160,63 @@ impl MetricSet {
     }
 
     /// Shorthand for a gauge family.
-    pub fn gauge(&mut self, name: &str, help: &str) -> &mut Family {
+    pub fn gauge(
+        &mut self,
+        name: impl Into<Cow<'static, str>> + AsRef<str>,
+        help: impl Into<Cow<'static, str>>,
+    ) -> &mut Family {
         self.family(name, help, MetricType::Gauge)
     }
 
     /// Shorthand for a counter family (`name` must end in `_total`).
-    pub fn counter(&mut self, name: &str, help: &str) -> &mut Family {
+    pub fn counter(
+        &mut self,
+        name: impl Into<Cow<'static, str>> + AsRef<str>,
+        help: impl Into<Cow<'static, str>>,
+    ) -> &mut Family {
         debug_assert!(
-            name.ends_with("_total"),
-            "counter {name} must end in _total"
+            name.as_ref().ends_with("_total"),
+            "counter {} must end in _total",
+            name.as_ref()
         );
         self.family(name, help, MetricType::Counter)
     }
 
     /// Shorthand for an untyped family.
-    pub fn untyped(&mut self, name: &str, help: &str) -> &mut Family {
+    pub fn untyped(
+        &mut self,
+        name: impl Into<Cow<'static, str>> + AsRef<str>,
+        help: impl Into<Cow<'static, str>>,
+    ) -> &mut Family {
         self.family(name, help, MetricType::Untyped)
+    }
+
+    /// [`MetricSet::family`] for a name and help made at run time (kept in a reused buffer
+    /// or a per-header plan): they are copied only when the family is new.
+    pub fn family_dyn(&mut self, name: &str, help: &str, kind: MetricType) -> &mut Family {
+        if let Some(i) = self.families.iter().rposition(|f| f.name == name) {
+            return &mut self.families[i];
+        }
+        self.family(name.to_owned(), help.to_owned(), kind)
+    }
+
+    /// [`MetricSet::gauge`] with a run-time name (see [`MetricSet::family_dyn`]).
+    pub fn gauge_dyn(&mut self, name: &str, help: &str) -> &mut Family {
+        self.family_dyn(name, help, MetricType::Gauge)
+    }
+
+    /// [`MetricSet::counter`] with a run-time name (see [`MetricSet::family_dyn`]).
+    pub fn counter_dyn(&mut self, name: &str, help: &str) -> &mut Family {
+        debug_assert!(
+            name.ends_with("_total"),
+            "counter {name} must end in _total"
+        );
+        self.family_dyn(name, help, MetricType::Counter)
+    }
+
+    /// [`MetricSet::untyped`] with a run-time name (see [`MetricSet::family_dyn`]).
+    pub fn untyped_dyn(&mut self, name: &str, help: &str) -> &mut Family {
+        self.family_dyn(name, help, MetricType::Untyped)
     }
 
     /// The families in this set.
@@ -252,7 +319,7 @@ fn escape_label_value(out: &mut String, s: &str) {
     }
 }
 
-fn write_labels(out: &mut String, labels: &[(String, String)], extra: Option<(&str, &str)>) {
+fn write_labels(out: &mut String, labels: &[Label], extra: Option<(&str, &str)>) {
     if labels.is_empty() && extra.is_none() {
         return;
     }
@@ -260,7 +327,7 @@ fn write_labels(out: &mut String, labels: &[(String, String)], extra: Option<(&s
     let mut first = true;
     for (k, v) in labels
         .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .map(|(k, v)| (k.as_ref(), v.as_str()))
         .chain(extra)
     {
         if !first {
@@ -361,11 +428,11 @@ impl prometheus_client::collector::Collector for SnapshotCollector {
             let (name, kind) = match f.kind {
                 MetricType::Counter => match f.name.strip_suffix("_total") {
                     Some(base) => (base, PT::Counter),
-                    None => (f.name.as_str(), PT::Unknown),
+                    None => (f.name.as_ref(), PT::Unknown),
                 },
-                MetricType::Gauge => (f.name.as_str(), PT::Gauge),
-                MetricType::Untyped => (f.name.as_str(), PT::Unknown),
-                MetricType::Histogram => (f.name.as_str(), PT::Histogram),
+                MetricType::Gauge => (f.name.as_ref(), PT::Gauge),
+                MetricType::Untyped => (f.name.as_ref(), PT::Unknown),
+                MetricType::Histogram => (f.name.as_ref(), PT::Histogram),
             };
             let mut fam = encoder.encode_descriptor(name, &help, None, kind)?;
             for s in &f.samples {
@@ -436,7 +503,7 @@ mod tests {
         m.gauge("a_info", "odd \"label\" values\nand help")
             .sample(&[("v", "quote\" back\\ nl\n")], 1.0);
         m.family("lat_seconds", "Latency.", MetricType::Histogram)
-            .histogram(vec![], vec![(0.1, 2), (1.0, 5)], 3.5, 6);
+            .histogram(Vec::<Label>::new(), vec![(0.1, 2), (1.0, 5)], 3.5, 6);
         m.normalize();
         m
     }

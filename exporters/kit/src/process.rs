@@ -113,8 +113,8 @@ fn open_fds() -> Option<u64> {
 /// Adds `<ns>_exporter_build_info{version,revision,rustversion} 1`.
 pub fn add_build_info(namespace: &str, version: &str, out: &mut MetricSet) {
     out.gauge(
-        &format!("{namespace}_exporter_build_info"),
-        &format!(
+        format!("{namespace}_exporter_build_info"),
+        format!(
             "A metric with a constant '1' value labeled by version, revision, and rustversion from which {namespace}_exporter was built."
         ),
     )
@@ -180,7 +180,7 @@ mod tests {
     fn reports_own_process() {
         let mut m = MetricSet::new();
         add_process_metrics(&mut m);
-        let names: Vec<_> = m.families().iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<_> = m.families().iter().map(|f| f.name.as_ref()).collect();
         for n in [
             "process_cpu_seconds_total",
             "process_resident_memory_bytes",

@@ -35,10 +35,10 @@ pub fn read(gpu: &Gpu, out: &mut MetricSet) {
             let help = format!("{} (0-1, GPM, over the last refresh interval).", m.help());
             match &gi {
                 None => out
-                    .gauge(&format!("gpu_gpm_{}_ratio", m.name()), &help)
+                    .gauge_dyn(&format!("gpu_gpm_{}_ratio", m.name()), &help)
                     .sample(&gpu.labels(), v / 100.0),
                 Some(gi) => out
-                    .gauge(
+                    .gauge_dyn(
                         &format!("gpu_mig_gpm_{}_ratio", m.name()),
                         &format!("{} in the MIG GPU instance (0-1, GPM, over the last refresh interval).", m.help()),
                     )

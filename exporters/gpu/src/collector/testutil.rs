@@ -71,7 +71,7 @@ pub fn sort_samples(set: &mut MetricSet) {
     for f in set.families() {
         let mut samples = f.samples.clone();
         samples.sort_by(|a, b| a.labels.cmp(&b.labels));
-        let nf = sorted.family(&f.name, &f.help, f.kind);
+        let nf = sorted.family(f.name.clone(), f.help.clone(), f.kind);
         for s in samples {
             nf.sample_owned(s.labels, s.value);
         }

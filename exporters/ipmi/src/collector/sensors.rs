@@ -118,7 +118,7 @@ pub fn add_metrics(sensors: &[&Sensor], out: &mut MetricSet) {
                 out.gauge(vname, vhelp).sample(&labels, value * factor);
                 out.gauge(
                     sname,
-                    &format!(
+                    format!(
                         "Reported state of a {kind} sensor (0=nominal, 1=warning, 2=critical)."
                     ),
                 )

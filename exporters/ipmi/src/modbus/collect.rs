@@ -327,7 +327,7 @@ async fn resolve(target: &str, deadline: Instant, cap: Duration) -> Result<Socke
 /// Adds one decoded value (`raw`, before factor and offset) as `metric` says.
 pub fn add(out: &mut MetricSet, metric: &Metric, raw: f64) {
     if !metric.enum_values.is_empty() {
-        let f = out.gauge(&metric.name, &metric.help);
+        let f = out.gauge_dyn(&metric.name, &metric.help);
         let current = raw as i64;
         let known = raw.fract() == 0.0 && metric.enum_values.contains_key(&current);
         for (k, state) in &metric.enum_values {
@@ -346,10 +346,11 @@ pub fn add(out: &mut MetricSet, metric: &Metric, raw: f64) {
         MetricKind::Gauge => MetricType::Gauge,
         MetricKind::Counter => MetricType::Counter,
     };
-    out.family(&metric.name, &metric.help, kind).sample_owned(
-        metric.labels.clone(),
-        crate::scale::apply(raw, metric.factor, metric.offset),
-    );
+    out.family_dyn(&metric.name, &metric.help, kind)
+        .sample_owned(
+            metric.labels.clone(),
+            crate::scale::apply(raw, metric.factor, metric.offset),
+        );
 }
 
 #[cfg(test)]

@@ -216,12 +216,12 @@ fn add(
     match d.kind {
         MetricType::Gauge | MetricType::Float | MetricType::Double => {
             let n = want_number()?;
-            out.gauge(&d.name, &d.help)
+            out.gauge_dyn(&d.name, &d.help)
                 .sample_owned(labels, crate::scale::apply(n, d.scale, d.offset));
         }
         MetricType::Counter => {
             let n = want_number()?;
-            out.family(&d.name, &d.help, KitType::Counter)
+            out.family_dyn(&d.name, &d.help, KitType::Counter)
                 .sample_owned(labels, crate::scale::apply(n, d.scale, d.offset));
         }
         MetricType::DisplayString | MetricType::OctetString => {
@@ -231,13 +231,13 @@ fn add(
             )
             .unwrap_or_default();
             labels.push((d.name.clone(), t));
-            out.gauge(&d.name, &d.help).sample_owned(labels, 1.0);
+            out.gauge_dyn(&d.name, &d.help).sample_owned(labels, 1.0);
         }
         MetricType::EnumAsInfo | MetricType::EnumAsStateSet => {
             let n = want_number()?;
             let current = (n.fract() == 0.0).then_some(n as i64);
             let name = current.and_then(|c| d.enum_values.get(&c));
-            let f = out.gauge(&d.name, &d.help);
+            let f = out.gauge_dyn(&d.name, &d.help);
             if d.kind == MetricType::EnumAsInfo {
                 labels.push((
                     d.name.clone(),

@@ -215,10 +215,10 @@ fn put(
     kind: MetricType,
     name: &str,
     help: &str,
-    labels: &[(&str, &str)],
+    labels: &[(&'static str, &str)],
     v: f64,
 ) {
-    out.family(&format!("node_bcache_{name}"), help, kind)
+    out.family_dyn(&format!("node_bcache_{name}"), help, kind)
         .sample(labels, v);
 }
 

@@ -112,7 +112,7 @@ impl Collector for Conntrack {
             }
         };
         for ((_, name, help), v) in STATS.iter().zip(sums) {
-            out.gauge(name, help).sample(&[], v as f64);
+            out.gauge(*name, *help).sample(&[], v as f64);
         }
         Ok(())
     }

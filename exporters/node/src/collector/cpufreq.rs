@@ -97,7 +97,7 @@ pub(crate) fn read_all(cpu_dir: &Path) -> Vec<CpuFreq> {
 /// Writes the metrics for `cpus`.
 pub(crate) fn emit(cpus: &[CpuFreq], out: &mut MetricSet) {
     for (i, (_, name, help)) in FREQS.iter().enumerate() {
-        let fam = out.gauge(name, help);
+        let fam = out.gauge(*name, *help);
         for c in cpus {
             if let Some(v) = c.khz[i] {
                 fam.sample(&[("cpu", &c.cpu.to_string())], v as f64 * 1000.0);

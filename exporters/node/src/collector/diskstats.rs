@@ -284,7 +284,7 @@ impl Collector for DiskStats {
                     1.0,
                 );
             for ((name, help, kind, scale), v) in COLUMNS.iter().zip(&d.stats) {
-                out.family(name, help, *kind)
+                out.family(*name, *help, *kind)
                     .sample(&[("device", dev)], scaled(*v, *scale));
             }
             let fstype = get("ID_FS_TYPE");

@@ -388,21 +388,18 @@ fn emit_modes(out: &mut MetricSet, dev: &str, prefix: &str, modes: u32) {
     };
     for (b, mbps, duplex, mode) in SPEEDS {
         if modes & (1 << b) != 0 {
-            out.gauge(&format!("node_network_{prefix}_speed_bytes"), help)
+            out.gauge(format!("node_network_{prefix}_speed_bytes"), help)
                 .sample(
                     &[("device", dev), ("duplex", duplex), ("mode", mode)],
                     mbps as f64 * 1e6 / 8.0,
                 );
         }
     }
-    out.gauge(
-        &format!("node_network_autonegotiate_{prefix}"),
-        autoneg_help,
-    )
-    .sample(&[("device", dev)], bit(modes, AUTONEG_BIT));
-    out.gauge(&format!("node_network_pause_{prefix}"), pause_help)
+    out.gauge(format!("node_network_autonegotiate_{prefix}"), autoneg_help)
+        .sample(&[("device", dev)], bit(modes, AUTONEG_BIT));
+    out.gauge(format!("node_network_pause_{prefix}"), pause_help)
         .sample(&[("device", dev)], bit(modes, PAUSE_BIT));
-    out.gauge(&format!("node_network_asymmetricpause_{prefix}"), asym_help)
+    out.gauge(format!("node_network_asymmetricpause_{prefix}"), asym_help)
         .sample(&[("device", dev)], bit(modes, ASYM_PAUSE_BIT));
 }
 
@@ -502,7 +499,7 @@ impl Collector for Ethtool {
                 }
             };
             for (name, help, v) in select_stats(&stats, &self.include) {
-                out.untyped(&name, &help)
+                out.untyped_dyn(&name, &help)
                     .sample(&[("device", dev)], v as f64);
             }
         }

@@ -190,7 +190,7 @@ impl Collector for FibreChannel {
             );
             for ((_, metric, help), v) in COUNTERS.iter().zip(&h.counters) {
                 if *v != u64::MAX {
-                    out.counter(&format!("node_fibrechannel_{metric}"), help)
+                    out.counter_dyn(&format!("node_fibrechannel_{metric}"), help)
                         .sample(&[("fc_host", name)], *v as f64);
                 }
             }

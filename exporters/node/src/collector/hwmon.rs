@@ -149,7 +149,7 @@ pub fn chip_name(dir: &Path) -> Option<String> {
 }
 
 fn gauge(out: &mut MetricSet, name: &str, help: &str, chip: &str, sensor: &str, v: f64) {
-    out.family(name, help, MetricType::Gauge)
+    out.family_dyn(name, help, MetricType::Gauge)
         .sample(&[("chip", chip), ("sensor", sensor)], v);
 }
 
@@ -291,8 +291,8 @@ fn update_chip(dir: &Path, out: &mut MetricSet) -> anyhow::Result<()> {
                 ),
                 ("energy", _) => {
                     out.family(
-                        &(name + "_joule_total"),
-                        &format!("Hardware monitor for joules used so far ({el})"),
+                        name + "_joule_total",
+                        format!("Hardware monitor for joules used so far ({el})"),
                         MetricType::Counter,
                     )
                     .sample(&[("chip", &chip), ("sensor", sensor)], v / 1e6);

@@ -138,7 +138,7 @@ impl Collector for Infiniband {
                     else {
                         continue;
                     };
-                    out.family(
+                    out.family_dyn(
                         &format!("node_infiniband_{suffix}"),
                         help,
                         MetricType::Counter,

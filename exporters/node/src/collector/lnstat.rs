@@ -54,7 +54,7 @@ impl Collector for Lnstat {
         for (name, text) in &all {
             for (col, values) in parse(text).with_context(|| format!("lnstat error in {name}"))? {
                 let fam = out.counter(
-                    &format!("node_lnstat_{col}_total"),
+                    format!("node_lnstat_{col}_total"),
                     "linux network cache stats",
                 );
                 for (cpu, v) in values.iter().enumerate() {

@@ -89,7 +89,7 @@ impl Collector for Meminfo {
             help.push_str("Memory information field ");
             help.push_str(&key);
             help.push('.');
-            out.gauge(&name, &help).sample(&[], v);
+            out.gauge_dyn(&name, &help).sample(&[], v);
         }
         Ok(())
     }

@@ -83,15 +83,15 @@ fn collect_node(dir: &Path, node: &str, out: &mut MetricSet) -> anyhow::Result<(
     let stats = parse_numastat(&numastat)?;
     for (name, n, v) in fields {
         out.gauge(
-            &format!("node_memory_numa_{name}"),
-            &format!("Memory information field {name}."),
+            format!("node_memory_numa_{name}"),
+            format!("Memory information field {name}."),
         )
         .sample(&[("node", n)], v);
     }
     for (name, v) in stats {
         out.counter(
-            &format!("node_memory_numa_{name}_total"),
-            &format!("Memory information field {name}_total."),
+            format!("node_memory_numa_{name}_total"),
+            format!("Memory information field {name}_total."),
         )
         .sample(&[("node", node)], v);
     }

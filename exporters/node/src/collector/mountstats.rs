@@ -448,13 +448,13 @@ fn emit(out: &mut MetricSet, s: &NfsStats, export: &str, addr: &str) {
         ("mountaddr", addr),
     ];
     let metric = |n: &str| format!("node_mountstats_nfs_{n}");
-    out.counter(
+    out.counter_dyn(
         &metric("age_seconds_total"),
         "The age of the NFS mount in seconds.",
     )
     .sample(&l, s.age_seconds);
     for ((name, help), v) in MOUNT_COUNTERS.iter().zip(s.bytes) {
-        out.counter(&metric(name), help).sample(&l, v as f64);
+        out.counter_dyn(&metric(name), help).sample(&l, v as f64);
     }
     for (i, name, help, counter) in TRANSPORT {
         let v = if i == 4 {
@@ -463,9 +463,9 @@ fn emit(out: &mut MetricSet, s: &NfsStats, export: &str, addr: &str) {
             s.xprt[i]
         };
         let fam = if counter {
-            out.counter(&metric(name), help)
+            out.counter_dyn(&metric(name), help)
         } else {
-            out.gauge(&metric(name), help)
+            out.gauge_dyn(&metric(name), help)
         };
         fam.sample(&l, v as f64);
     }
@@ -477,11 +477,11 @@ fn emit(out: &mut MetricSet, s: &NfsStats, export: &str, addr: &str) {
             } else {
                 (op.v[i] % MANTISSA) as f64 / div
             };
-            out.counter(&metric(name), help).sample(&ol, v);
+            out.counter_dyn(&metric(name), help).sample(&ol, v);
         }
     }
     for (i, name, help) in EVENTS {
-        out.counter(&metric(name), help)
+        out.counter_dyn(&metric(name), help)
             .sample(&l, s.events[i] as f64);
     }
 }

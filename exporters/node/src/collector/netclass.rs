@@ -211,7 +211,7 @@ impl Netclass {
                 continue;
             };
             let v = parse_int(&raw).unwrap_or(0) as f64;
-            out.family(metric, help, *kind).sample(&dev, v);
+            out.family_dyn(metric, help, *kind).sample(&dev, v);
         }
         if let Some(speed) =
             attr(INFO_ATTRS.len() + PROPS.len()).map(|s| parse_int(&s).unwrap_or(0))

@@ -411,7 +411,7 @@ impl NetDev {
             help.push_str("Network device statistic ");
             help.push_str(stat);
             help.push('.');
-            let fam = out.counter(&name, &help);
+            let fam = out.counter_dyn(&name, &help);
             for (dev, stats) in &devices {
                 if let Some(v) = stats[i] {
                     fam.sample(&[("device", dev)], v as f64);

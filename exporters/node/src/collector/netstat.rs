@@ -177,7 +177,7 @@ impl NetStat {
                 continue;
             };
             if !emitted_before(done, metric) {
-                out.untyped(metric, help).sample(&[], v);
+                out.untyped_dyn(metric, help).sample(&[], v);
             }
         }
         done.push(plan);
@@ -227,7 +227,7 @@ impl Collector for NetStat {
         for (i, metric, help) in plan.iter() {
             if let Some((_, _, v)) = stats.get(*i) {
                 if !emitted_before(&done, metric) {
-                    out.untyped(metric, help).sample(&[], *v);
+                    out.untyped_dyn(metric, help).sample(&[], *v);
                 }
             }
         }

@@ -150,7 +150,7 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
 }
 
 fn counter(out: &mut MetricSet, name: &str, help: &str, v: u64) {
-    out.counter(name, help).sample(&[], v as f64);
+    out.counter_dyn(name, help).sample(&[], v as f64);
 }
 
 impl Collector for Nfsd {

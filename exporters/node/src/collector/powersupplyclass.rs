@@ -193,8 +193,8 @@ impl Collector for PowerSupplyClass {
         for (name, s) in &read_all {
             for (metric, v) in &s.values {
                 out.gauge(
-                    &format!("node_power_supply_{metric}"),
-                    &format!("{metric} value of /sys/class/power_supply/<power_supply>."),
+                    format!("node_power_supply_{metric}"),
+                    format!("{metric} value of /sys/class/power_supply/<power_supply>."),
                 )
                 .sample(&[("power_supply", name)], *v);
             }

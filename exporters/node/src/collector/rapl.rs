@@ -107,7 +107,7 @@ impl Collector for Rapl {
                     read::sanitize_metric_name(&z.name)
                 );
                 let help = format!("Current RAPL {} value in joules", z.name);
-                out.counter(&name, &help)
+                out.counter_dyn(&name, &help)
                     .sample(&[("index", &index), ("path", &path)], joules);
             }
         }

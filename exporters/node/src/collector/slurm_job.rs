@@ -563,7 +563,7 @@ impl Collector for SlurmJob {
             self.collect_v1()
         };
         for (name, help, kind, get) in METRICS {
-            let fam = out.family(name, help, *kind);
+            let fam = out.family(*name, *help, *kind);
             for ((jobid, uid), j) in &jobs {
                 if let Some(v) = get(j) {
                     fam.sample(&[("jobid", jobid), ("uid", uid)], v);

@@ -129,7 +129,7 @@ impl SockStat {
                 help.push_str(" sockets in state ");
                 help.push_str(field);
                 help.push('.');
-                out.gauge(&name, &help).sample(&[], v);
+                out.gauge_dyn(&name, &help).sample(&[], v);
             }
         }
     }

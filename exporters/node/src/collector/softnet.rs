@@ -65,7 +65,7 @@ impl Collector for Softnet {
             ),
         ];
         for (i, (name, help)) in names.iter().enumerate() {
-            let fam = out.counter(name, help);
+            let fam = out.counter(*name, *help);
             for (cpu, v) in stats.iter().enumerate() {
                 fam.sample(&[("cpu", &cpu.to_string())], v[i] as f64);
             }

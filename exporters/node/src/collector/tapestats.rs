@@ -98,7 +98,7 @@ impl Collector for Tapestats {
                 continue;
             }
             for ((_, metric, kind, scale, help), x) in STATS.iter().zip(v) {
-                out.family(metric, help, *kind)
+                out.family(*metric, *help, *kind)
                     .sample(&[("device", name)], *x as f64 * scale);
             }
         }

@@ -440,7 +440,7 @@ pub fn emit(fams: Vec<ParsedFamily>, path: &str, out: &mut MetricSet) {
                         g.2 = l.value.max(0.0) as u64;
                     }
                 }
-                let fam = out.family(&f.name, &help, MetricType::Histogram);
+                let fam = out.family_dyn(&f.name, &help, MetricType::Histogram);
                 for (labels, (mut buckets, sum, count)) in groups {
                     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
                     fam.histogram(labels, buckets, sum, count);
@@ -454,7 +454,7 @@ pub fn emit(fams: Vec<ParsedFamily>, path: &str, out: &mut MetricSet) {
                         (l.name.clone(), "quantile")
                     };
                     let labels = full_labels(l, &names, skip);
-                    out.family(&name, &help, MetricType::Untyped)
+                    out.family_dyn(&name, &help, MetricType::Untyped)
                         .sample_owned(labels, l.value);
                 }
             }
@@ -464,7 +464,7 @@ pub fn emit(fams: Vec<ParsedFamily>, path: &str, out: &mut MetricSet) {
                     Kind::Gauge => MetricType::Gauge,
                     _ => MetricType::Untyped,
                 };
-                let fam = out.family(&f.name, &help, t);
+                let fam = out.family_dyn(&f.name, &help, t);
                 for l in &f.lines {
                     fam.sample_owned(full_labels(l, &names, ""), l.value);
                 }
@@ -690,7 +690,7 @@ mod tests {
                 }
                 seen.into_iter().collect()
             };
-            set.gauge("x_metric", &help).sample_owned(labels.clone(), v);
+            set.gauge("x_metric", help.clone()).sample_owned(labels.clone(), v);
             set.normalize();
             let text = hpcmon_kit::metrics::encode_text(&set);
             let fams = parse(&text).unwrap();

@@ -134,7 +134,7 @@ impl Collector for VmStat {
         });
         for (i, metric, help) in plan.iter() {
             if let Some(v) = values.get(*i) {
-                out.untyped(metric, help).sample(&[], *v);
+                out.untyped_dyn(metric, help).sample(&[], *v);
             }
         }
         Ok(())

@@ -183,7 +183,7 @@ impl Collector for Xfs {
                     .find(|(l, _)| *l == label)
                     .and_then(|(_, v)| v.get(i).copied())
                     .unwrap_or(0);
-                out.counter(&format!("node_xfs_{suffix}"), help)
+                out.counter(format!("node_xfs_{suffix}"), help)
                     .sample(&[("device", &dev)], v as f64);
             }
         }

@@ -116,8 +116,8 @@ pub fn new(cfg: &Config) -> anyhow::Result<Arc<dyn Collector>> {
     }))
 }
 
-fn untyped(out: &mut MetricSet, name: &str, help: &str, labels: &[(&str, &str)], v: u64) {
-    out.untyped(name, help).sample(labels, v as f64);
+fn untyped(out: &mut MetricSet, name: &str, help: &str, labels: &[(&'static str, &str)], v: u64) {
+    out.untyped_dyn(name, help).sample(labels, v as f64);
 }
 
 impl Zfs {

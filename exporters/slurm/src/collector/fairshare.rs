@@ -53,7 +53,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         }),
     ];
     for (k, help, get) in fields {
-        let f = out.gauge(
+        let f = out.gauge_dyn(
             &format!("slurm_account_{k}"),
             &format!("{help} of the account (sshare)."),
         );
@@ -76,7 +76,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
             .collect();
         users.retain(|k, _| with_jobs.contains(k));
         for (k, help, get) in fields {
-            let f = out.gauge(
+            let f = out.gauge_dyn(
                 &format!("slurm_user_{k}"),
                 &format!("{help} of the user in the account (sshare)."),
             );

@@ -220,7 +220,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
 
     // prometheus-slurm-exporter compatibility: one unlabelled gauge per state.
     for (name, state) in QUEUE_COMPAT {
-        out.gauge(
+        out.gauge_dyn(
             &format!("slurm_queue_{name}"),
             &format!("Jobs in state {state} (prometheus-slurm-exporter name; = sum(slurm_jobs{{state=\"{state}\"}}))."),
         )

@@ -29,7 +29,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         ("reserved", "Licenses held by reservations", |l| l.reserved),
     ];
     for (k, help, get) in fields {
-        let f = out.gauge(
+        let f = out.gauge_dyn(
             &format!("slurm_license_{k}"),
             &format!("{help}, by license."),
         );

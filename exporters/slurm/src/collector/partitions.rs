@@ -84,7 +84,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     .iter()
     .enumerate()
     {
-        let f = out.gauge(
+        let f = out.gauge_dyn(
             &format!("slurm_partition_cpus_{k}"),
             &format!(
                 "CPUs {what} in the partition's nodes (also prometheus-slurm-exporter's name)."
@@ -172,7 +172,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         ("suspended", "SUSPENDED"),
         ("completing", "COMPLETING"),
     ] {
-        let f = out.gauge(
+        let f = out.gauge_dyn(
             &format!("slurm_partition_jobs_{k}"),
             &format!("Jobs in state {st} in the partition (OpenSCOW name; = slurm_partition_jobs{{state=\"{st}\"}})."),
         );

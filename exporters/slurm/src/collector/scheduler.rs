@@ -73,13 +73,13 @@ fn render_users(d: &Sdiag, top: usize, out: &mut MetricSet) {
 
 fn g(out: &mut MetricSet, name: &str, help: &str, v: Option<f64>) {
     if let Some(v) = v {
-        out.gauge(name, help).sample(&[], v);
+        out.gauge_dyn(name, help).sample(&[], v);
     }
 }
 
 fn c(out: &mut MetricSet, name: &str, help: &str, v: Option<f64>) {
     if let Some(v) = v {
-        out.counter(name, help).sample(&[], v);
+        out.counter_dyn(name, help).sample(&[], v);
     }
 }
 

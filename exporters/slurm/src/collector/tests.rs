@@ -314,7 +314,10 @@ fn samples(set: &hpcmon_kit::MetricSet, name: &str) -> Vec<(Vec<(String, String)
         .iter()
         .filter(|f| f.name == name)
         .flat_map(|f| f.samples.iter())
-        .map(|s| (s.labels.clone(), s.value))
+        .map(|s| {
+            let labels = s.labels.iter().map(|(k, v)| (k.to_string(), v.clone()));
+            (labels.collect(), s.value)
+        })
         .collect()
 }
 
@@ -719,7 +722,7 @@ fn per_node_families_can_be_switched_off() {
         set.families()
             .iter()
             .filter(|f| !f.samples.is_empty())
-            .map(|f| f.name.clone())
+            .map(|f| f.name.to_string())
             .collect()
     };
     let groups: &[(&str, &[&str])] = &[
