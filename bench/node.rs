@@ -479,6 +479,9 @@ fn main() {
     let missing: Vec<&String> = wanted.iter().filter(|c| !ours_have.contains_key(*c)).collect();
     let mut collectors = Vec::new();
     let mut unequal = Vec::new();
+    // BENCH_KEEP_UNEQUAL=1 keeps them in the set (every wanted collector enabled on both, as
+    // an admin's unit file would; the work then differs where one side fails early).
+    let keep_unequal = std::env::var("BENCH_KEEP_UNEQUAL").is_ok_and(|v| v == "1");
     for c in wanted.iter().filter(|c| ours_have.contains_key(*c) && theirs_have.contains_key(*c)) {
         // Both sides must do the same work: a collector that succeeds on one side and fails
         // on the other (no hardware here for ours, say) is left out and listed.
@@ -495,9 +498,10 @@ fn main() {
                 .unwrap_or(false)
         };
         let (o, t) = (ok(ours_bin, "ours"), ok(theirs_bin, "theirs"));
-        if o == t {
+        if o == t || keep_unequal {
             collectors.push(c.clone());
-        } else {
+        }
+        if o != t {
             unequal.push(format!("{c} (ours {}, theirs {})", if o { "ok" } else { "fails" }, if t { "ok" } else { "fails" }));
         }
     }
@@ -546,7 +550,12 @@ fn main() {
         );
     }
     if !unequal.is_empty() {
-        println!("not compared: unequal work here: {}", unequal.join(", "));
+        let what = if keep_unequal {
+            "in the set although the work is unequal (BENCH_KEEP_UNEQUAL=1)"
+        } else {
+            "not compared: unequal work here"
+        };
+        println!("{what}: {}", unequal.join(", "));
     }
 
     // File lists for the floor (traced before the timed loop, then warm up again).

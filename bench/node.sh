@@ -11,6 +11,7 @@
 # per-collector durations and CPU, and the floor (reading the same /proc and /sys files with
 # nothing else). BENCH_BEFORE=/path/to/an/older/hpcmon-node-exporter adds that binary as a
 # third process in the same interleaved loop (before/after on the same run).
+# BENCH_KEEP_UNEQUAL=1 keeps collectors that succeed on one side only in the set.
 # Prints numbers only; it asserts nothing about timing.
 set -euo pipefail
 N="${1:-200}"
