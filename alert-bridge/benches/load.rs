@@ -9,7 +9,7 @@
 //!    alone (p50/p99 of 20) and four at once (5 rounds), with the peak RSS growth.
 //!
 //! `cargo bench -p hpcmon-alert-bridge --bench load -- [--skip-memory] [--skip-matchers]
-//!  [--size-mb 15] [--clients 24]`. See bench/alert-bridge-load.sh.
+//!  [--size-mb 15] [--clients 24] [--episodes 1000000] [--jobs 432000]`. See bench/alert-bridge-load.sh.
 
 mod common;
 
@@ -25,6 +25,8 @@ struct Args {
     matchers: bool,
     size_mb: usize,
     clients: usize,
+    episodes: i64,
+    jobs: i64,
 }
 
 fn args() -> Args {
@@ -33,6 +35,8 @@ fn args() -> Args {
         matchers: true,
         size_mb: 15,
         clients: 24,
+        episodes: 1_000_000,
+        jobs: 432_000,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -47,6 +51,14 @@ fn args() -> Args {
             }
             "--clients" => {
                 a.clients = next.parse().expect("--clients N");
+                i += 1;
+            }
+            "--episodes" => {
+                a.episodes = next.parse().expect("--episodes N");
+                i += 1;
+            }
+            "--jobs" => {
+                a.jobs = next.parse().expect("--jobs N");
                 i += 1;
             }
             _ => {}
@@ -216,8 +228,8 @@ async fn time_query(c: &reqwest::Client, url: &str) -> f64 {
 /// A matcher kind: its name and its matcher for a random number.
 type MatcherKind = (&'static str, Box<dyn Fn(u64) -> String>);
 
-async fn matchers() {
-    let (n, jobs) = (500_000i64, 432_000i64);
+async fn matchers(a: &Args) {
+    let (n, jobs) = (a.episodes, a.jobs);
     println!(
         "\n== matchers: {n} episodes, job_id with {jobs} distinct values, SQLite, limit 100 =="
     );
@@ -230,11 +242,11 @@ async fn matchers() {
     let kinds: [MatcherKind; 3] = [
         (
             "job_id = (reference)",
-            Box::new(|r| format!("{{job_id=\"j{:06}\"}}", r % 432_000)),
+            Box::new(move |r| format!("{{job_id=\"j{:06}\"}}", r % jobs as u64)),
         ),
         (
             "job_id =~ \"j0123.*\" (prefix)",
-            Box::new(|r| format!("{{job_id=~\"j{:04}.*\"}}", r % 4_320)),
+            Box::new(move |r| format!("{{job_id=~\"j{:04}.*\"}}", r % (jobs as u64 / 100).max(1))),
         ),
         (
             "job_id =~ \".*1234\" (no prefix)",
@@ -302,6 +314,6 @@ async fn main() {
         memory(&a).await;
     }
     if a.matchers {
-        matchers().await;
+        matchers(&a).await;
     }
 }

@@ -400,3 +400,79 @@ async fn any_label_value_is_stored_exactly() {
         assert_eq!(list(&db, &q).await.unwrap().0.len(), 1, "alertname {i}");
     }
 }
+
+/// Issue 11: a regex without a literal prefix read every value of its label from the database
+/// on every query (seconds at 400k values). On SQLite those labels are now matched from an
+/// in-memory index, which must follow new pairs and retention's deletions.
+#[tokio::test]
+async fn the_value_index_follows_new_pairs_and_retention() {
+    let (_d, db) = sqlite().await;
+    let Db::Sqlite(s) = &db else { panic!() };
+    let builds = || s.values.builds.load(std::sync::atomic::Ordering::Relaxed);
+    let mut c = PairCache::default();
+    let cfg = WriteConfig::default();
+    let run = |m: &str| {
+        let db = db.clone();
+        let m = crate::matcher::parse(m).unwrap();
+        async move {
+            let q = Query {
+                matchers: m,
+                sort: SortKey::Id,
+                descending: false,
+                ..Default::default()
+            };
+            let rows = list(&db, &q).await.unwrap().0;
+            rows.into_iter().map(|e| e.fingerprint).collect::<Vec<_>>()
+        }
+    };
+    for fp in ["a1", "a2"] {
+        store_batch(&db, &[notif(alert(fp, "firing", Z, "x"))], &mut c, &cfg)
+            .await
+            .unwrap();
+    }
+    // A prefixed regex on a label not yet indexed reads its index range: no build.
+    assert_eq!(run(r#"{node=~"n-a.*"}"#).await, ["a1", "a2"]);
+    assert_eq!(builds(), 0);
+    assert_eq!(run(r#"{node=~".*1"}"#).await, ["a1"]);
+    assert_eq!(builds(), 1);
+    // A pair added after the build is found (read by id range, no rebuild).
+    store_batch(&db, &[notif(alert("b1", "firing", Z, "x"))], &mut c, &cfg)
+        .await
+        .unwrap();
+    assert_eq!(run(r#"{node=~".*1"}"#).await, ["a1", "b1"]);
+    assert_eq!(run(r#"{node!~".*1"}"#).await, ["a2"]);
+    assert_eq!(run(r#"{node=~"n-b.*"}"#).await, ["b1"]);
+    assert_eq!(builds(), 1);
+    // Retention deletes a2's episode and then its now unused node pair: the index is dropped
+    // and rebuilt, and the pair a new episode creates for the same value is found.
+    store_batch(
+        &db,
+        &[notif(alert("a2", "resolved", "2026-01-01T00:05:00Z", "x"))],
+        &mut c,
+        &cfg,
+    )
+    .await
+    .unwrap();
+    let ends = crate::payload::parse_time("2026-01-01T00:05:00Z")
+        .unwrap()
+        .unwrap();
+    retention_chunk(&db, Some(ends + 1), None, 10, 0)
+        .await
+        .unwrap();
+    let (d, _) = retention_chunk(&db, Some(ends + 1), None, 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(d.label_pairs, 1);
+    assert_eq!(run(r#"{node=~".*2"}"#).await, Vec::<String>::new());
+    assert_eq!(builds(), 2);
+    store_batch(
+        &db,
+        &[notif(alert("a2", "firing", Z, "again"))],
+        &mut c,
+        &cfg,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run(r#"{node=~".*2"}"#).await.len(), 1);
+    assert_eq!(run(r#"{node=~".*1"}"#).await, ["a1", "b1"]);
+}

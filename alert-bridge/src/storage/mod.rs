@@ -26,6 +26,7 @@ pub mod keys;
 pub mod read;
 pub mod sql;
 pub mod state;
+pub mod value_index;
 pub mod write;
 
 use std::str::FromStr;
@@ -52,6 +53,8 @@ pub struct SqliteDb {
     pub read: SqlitePool,
     pub probe: SqlitePool,
     pub path: std::path::PathBuf,
+    /// Label values for regex matchers (see [`value_index`]).
+    pub values: value_index::ValueIndex,
 }
 
 /// Which database, with its pools.
@@ -287,6 +290,7 @@ impl Db {
             read,
             probe,
             path,
+            values: Default::default(),
         }))
     }
 

@@ -10,7 +10,9 @@
 //! Rust's `regex` (linear time). When every match must begin with one of a few literal
 //! prefixes (`n00.*`, `gpu(1|2).*`), only those index ranges are read; otherwise the scan is
 //! bounded ([`MAX_SCANNED_VALUES`]). Values stream through one at a time (memory does not grow
-//! with the number of distinct values), and at most [`SCANS_AT_ONCE`] scans run at once.
+//! with the number of distinct values), and at most [`SCANS_AT_ONCE`] scans run at once. On
+//! SQLite, a label that needs a full scan is read once into a bounded in-memory index and
+//! matched there afterwards (see [`super::value_index`]).
 
 use futures_util::TryStreamExt as _;
 use sqlx::Row as _;
@@ -220,9 +222,22 @@ async fn scan(db: &Db, m: &Matcher, negate: bool) -> Result<Vec<i64>, QueryError
                 .collect()
         })
     };
+    let name = crate::storage::keys::plain_text(&m.name).into_owned();
+    // SQLite: a label indexed in memory, or one that a full scan would have to read (no
+    // literal prefix), is matched from the value index.
+    if let Db::Sqlite(s) = db {
+        if ranges.is_none() || s.values.holds(&name).await {
+            if let Some(ids) = s
+                .values
+                .matching(s, m, &name, negate, MAX_MATCHED_PAIRS)
+                .await?
+            {
+                return Ok(ids);
+            }
+        }
+    }
     let mut ids = Vec::new();
     let mut scanned = 0usize;
-    let name = crate::storage::keys::plain_text(&m.name).into_owned();
     let runs: Vec<Option<Range>> = match ranges {
         None => vec![None],
         Some(r) => r.into_iter().map(Some).collect(),
