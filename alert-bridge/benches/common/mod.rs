@@ -320,6 +320,12 @@ pub async fn generate(store: &Store, n: i64, jobs: i64) {
         .await
         .unwrap();
     db.close().await;
+    // Statistics taken while every hash was NULL would tell the planner the unique hash index
+    // is useless (an equality matcher then scanned every label of every episode): again, now.
+    if store.backend == "sqlite" {
+        let mut c = sqlx::SqliteConnection::connect(&store.url).await.unwrap();
+        sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
+    }
 }
 
 /// Runs a database start/create script; panics with its stderr when it fails.
