@@ -476,3 +476,40 @@ async fn the_value_index_follows_new_pairs_and_retention() {
     assert_eq!(run(r#"{node=~".*2"}"#).await.len(), 1);
     assert_eq!(run(r#"{node=~".*1"}"#).await, ["a1", "b1"]);
 }
+
+/// A label too large for the value index's budget is streamed as before, and its values are
+/// not read again for the index on every query.
+#[tokio::test]
+async fn a_label_over_the_index_budget_is_streamed_and_not_retried() {
+    let (_d, mut db) = sqlite().await;
+    if let Db::Sqlite(s) = &mut db {
+        s.values = super::value_index::ValueIndex::with_budget(20);
+    }
+    let mut c = PairCache::default();
+    let cfg = WriteConfig::default();
+    for fp in ["a1", "a2", "b1", "b2", "c1"] {
+        store_batch(&db, &[notif(alert(fp, "firing", Z, "x"))], &mut c, &cfg)
+            .await
+            .unwrap();
+    }
+    let Db::Sqlite(s) = &db else { panic!() };
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..3 {
+        let q = Query {
+            matchers: crate::matcher::parse(r#"{node=~".*1"}"#).unwrap(),
+            sort: SortKey::Id,
+            descending: false,
+            ..Default::default()
+        };
+        let fps: Vec<String> = list(&db, &q)
+            .await
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|e| e.fingerprint)
+            .collect();
+        assert_eq!(fps, ["a1", "b1", "c1"]);
+    }
+    assert_eq!((count(&s.values.builds), count(&s.values.reads)), (0, 1));
+    assert!(!s.values.holds("node").await);
+}

@@ -19,7 +19,7 @@
 //! past [`MAX_BYTES`] of text, is not indexed, and the caller streams it as before. Appends
 //! that would pass the budget drop the index, which is rebuilt on demand.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures_util::TryStreamExt as _;
@@ -84,24 +84,48 @@ struct State {
     upto: i64,
     labels: HashMap<String, Values>,
     bytes: usize,
+    /// Labels found too large to index (streamed by the caller without another try, until
+    /// the index is dropped).
+    refused: HashSet<String>,
 }
 
 impl State {
     fn clear(&mut self) {
         self.labels.clear();
+        self.refused.clear();
         self.bytes = 0;
     }
 }
 
 /// The index (one per SQLite database; cheap to clone).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ValueIndex {
     state: Arc<Mutex<State>>,
+    /// Bytes of value text the index may hold ([`MAX_BYTES`]).
+    budget: usize,
     /// Labels read into the index so far (for tests).
     pub(crate) builds: Arc<std::sync::atomic::AtomicU64>,
+    /// Labels whose values were read for the index, kept or not (for tests).
+    pub(crate) reads: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for ValueIndex {
+    fn default() -> Self {
+        Self::with_budget(MAX_BYTES)
+    }
 }
 
 impl ValueIndex {
+    /// An index holding at most `budget` bytes of value text.
+    pub fn with_budget(budget: usize) -> Self {
+        Self {
+            state: Default::default(),
+            budget,
+            builds: Default::default(),
+            reads: Default::default(),
+        }
+    }
+
     /// Whether the label is in the index now.
     pub async fn holds(&self, name: &str) -> bool {
         self.state.lock().await.labels.contains_key(name)
@@ -148,7 +172,7 @@ impl ValueIndex {
                         let v = String::from_utf8_lossy(&v);
                         vals.push(r.try_get(0)?, &v);
                         st.bytes += v.len() + 12;
-                        if st.bytes > MAX_BYTES || vals.ids.len() > MAX_VALUES {
+                        if st.bytes > self.budget || vals.ids.len() > MAX_VALUES {
                             over = true;
                             break;
                         }
@@ -161,7 +185,12 @@ impl ValueIndex {
                 st.upto = max_id;
             }
         }
+        if st.refused.contains(name) {
+            return Ok(None);
+        }
         if !st.labels.contains_key(name) {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut vals = Values::default();
             let mut rows =
                 sqlx::query("SELECT id, value FROM label_pairs WHERE name = ? AND id <= ?")
@@ -171,7 +200,9 @@ impl ValueIndex {
             while let Some(r) = rows.try_next().await? {
                 let v: Vec<u8> = r.try_get(1)?;
                 vals.push(r.try_get(0)?, &String::from_utf8_lossy(&v));
-                if vals.ids.len() > MAX_VALUES || st.bytes + vals.bytes() > MAX_BYTES {
+                if vals.ids.len() > MAX_VALUES || st.bytes + vals.bytes() > self.budget {
+                    drop(rows);
+                    st.refused.insert(name.to_owned());
                     return Ok(None);
                 }
             }
