@@ -143,16 +143,26 @@ impl MetricSet {
         help: impl Into<Cow<'static, str>>,
         kind: MetricType,
     ) -> &mut Family {
-        if let Some(i) = self
-            .families
-            .iter()
-            .rposition(|f| f.name.as_ref() == name.as_ref())
-        {
-            return &mut self.families[i];
+        match self.find(name.as_ref()) {
+            Some(i) => &mut self.families[i],
+            None => self.push(name.into(), help.into(), kind),
         }
+    }
+
+    /// The index of the family named `name` (the latest, when a collector made two).
+    fn find(&self, name: &str) -> Option<usize> {
+        self.families.iter().rposition(|f| f.name == name)
+    }
+
+    fn push(
+        &mut self,
+        name: Cow<'static, str>,
+        help: Cow<'static, str>,
+        kind: MetricType,
+    ) -> &mut Family {
         self.families.push(Family {
-            name: name.into(),
-            help: help.into(),
+            name,
+            help,
             kind,
             samples: Vec::new(),
         });
@@ -194,10 +204,10 @@ impl MetricSet {
     /// [`MetricSet::family`] for a name and help made at run time (kept in a reused buffer
     /// or a per-header plan): they are copied only when the family is new.
     pub fn family_dyn(&mut self, name: &str, help: &str, kind: MetricType) -> &mut Family {
-        if let Some(i) = self.families.iter().rposition(|f| f.name == name) {
-            return &mut self.families[i];
+        match self.find(name) {
+            Some(i) => &mut self.families[i],
+            None => self.push(name.to_owned().into(), help.to_owned().into(), kind),
         }
-        self.family(name.to_owned(), help.to_owned(), kind)
     }
 
     /// [`MetricSet::gauge`] with a run-time name (see [`MetricSet::family_dyn`]).
