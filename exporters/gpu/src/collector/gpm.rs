@@ -38,9 +38,9 @@ pub fn read(gpu: &Gpu, out: &mut MetricSet) {
                     .gauge_dyn(&format!("gpu_gpm_{}_ratio", m.name()), &help)
                     .sample(&gpu.labels(), v / 100.0),
                 Some(gi) => out
-                    .gauge_dyn(
-                        &format!("gpu_mig_gpm_{}_ratio", m.name()),
-                        &format!("{} in the MIG GPU instance (0-1, GPM, over the last refresh interval).", m.help()),
+                    .gauge(
+                        format!("gpu_mig_gpm_{}_ratio", m.name()),
+                        format!("{} in the MIG GPU instance (0-1, GPM, over the last refresh interval).", m.help()),
                     )
                     .sample(&[("uuid", &gpu.uuid), ("gpu_instance_id", gi)], v / 100.0),
             };

@@ -53,9 +53,9 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         }),
     ];
     for (k, help, get) in fields {
-        let f = out.gauge_dyn(
-            &format!("slurm_account_{k}"),
-            &format!("{help} of the account (sshare)."),
+        let f = out.gauge(
+            format!("slurm_account_{k}"),
+            format!("{help} of the account (sshare)."),
         );
         for (a, s) in &accounts {
             if let Some(v) = get(s) {
@@ -76,9 +76,9 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
             .collect();
         users.retain(|k, _| with_jobs.contains(k));
         for (k, help, get) in fields {
-            let f = out.gauge_dyn(
-                &format!("slurm_user_{k}"),
-                &format!("{help} of the user in the account (sshare)."),
+            let f = out.gauge(
+                format!("slurm_user_{k}"),
+                format!("{help} of the user in the account (sshare)."),
             );
             for ((a, u), s) in &users {
                 if let Some(v) = get(s) {

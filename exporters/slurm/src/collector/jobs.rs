@@ -220,9 +220,9 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
 
     // prometheus-slurm-exporter compatibility: one unlabelled gauge per state.
     for (name, state) in QUEUE_COMPAT {
-        out.gauge_dyn(
-            &format!("slurm_queue_{name}"),
-            &format!("Jobs in state {state} (prometheus-slurm-exporter name; = sum(slurm_jobs{{state=\"{state}\"}}))."),
+        out.gauge(
+            format!("slurm_queue_{name}"),
+            format!("Jobs in state {state} (prometheus-slurm-exporter name; = sum(slurm_jobs{{state=\"{state}\"}}))."),
         )
         .sample(&[], by_state.get(state).copied().unwrap_or(0.0));
     }

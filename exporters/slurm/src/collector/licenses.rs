@@ -29,10 +29,7 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         ("reserved", "Licenses held by reservations", |l| l.reserved),
     ];
     for (k, help, get) in fields {
-        let f = out.gauge_dyn(
-            &format!("slurm_license_{k}"),
-            &format!("{help}, by license."),
-        );
+        let f = out.gauge(format!("slurm_license_{k}"), format!("{help}, by license."));
         for l in ls {
             f.sample(&[("license", l.name.as_str())], get(l));
         }

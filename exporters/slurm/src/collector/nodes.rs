@@ -216,9 +216,9 @@ pub fn collect(inp: &Inputs<'_>, opts: &Flags, out: &mut MetricSet) {
 
     // prometheus-slurm-exporter compatibility.
     for (k, v) in &compat {
-        out.gauge_dyn(
-            &format!("slurm_nodes_{k}"),
-            &format!("Nodes sinfo shows as {k} (prometheus-slurm-exporter name; drain includes draining and drained)."),
+        out.gauge(
+            format!("slurm_nodes_{k}"),
+            format!("Nodes sinfo shows as {k} (prometheus-slurm-exporter name; drain includes draining and drained)."),
         )
         .sample(&[], *v);
     }
@@ -228,7 +228,7 @@ pub fn collect(inp: &Inputs<'_>, opts: &Flags, out: &mut MetricSet) {
         ("other", co, "other (down, drained)"),
         ("total", ct, "all"),
     ] {
-        out.gauge_dyn(&format!("slurm_cpus_{k}"), &format!("CPUs {what} over all nodes (prometheus-slurm-exporter name; = sum(slurm_node_cpus_*)).")).sample(&[], v);
+        out.gauge(format!("slurm_cpus_{k}"), format!("CPUs {what} over all nodes (prometheus-slurm-exporter name; = sum(slurm_node_cpus_*)).")).sample(&[], v);
     }
     out.gauge(
         "slurm_gpus_alloc",

@@ -84,9 +84,9 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
     .iter()
     .enumerate()
     {
-        let f = out.gauge_dyn(
-            &format!("slurm_partition_cpus_{k}"),
-            &format!(
+        let f = out.gauge(
+            format!("slurm_partition_cpus_{k}"),
+            format!(
                 "CPUs {what} in the partition's nodes (also prometheus-slurm-exporter's name)."
             ),
         );
@@ -172,9 +172,9 @@ pub fn collect(inp: &Inputs<'_>, out: &mut MetricSet) {
         ("suspended", "SUSPENDED"),
         ("completing", "COMPLETING"),
     ] {
-        let f = out.gauge_dyn(
-            &format!("slurm_partition_jobs_{k}"),
-            &format!("Jobs in state {st} in the partition (OpenSCOW name; = slurm_partition_jobs{{state=\"{st}\"}})."),
+        let f = out.gauge(
+            format!("slurm_partition_jobs_{k}"),
+            format!("Jobs in state {st} in the partition (OpenSCOW name; = slurm_partition_jobs{{state=\"{st}\"}})."),
         );
         for (p, e) in &parts {
             f.sample(&[("partition", p)], e.jobs.get(st).copied().unwrap_or(0.0));
