@@ -32,6 +32,18 @@ async fn sqlite() -> (tempfile::TempDir, Db) {
     (d, db)
 }
 
+/// Fingerprints of the episodes `matchers` selects, by id.
+async fn fingerprints(db: &Db, matchers: &str) -> Vec<String> {
+    let q = Query {
+        matchers: crate::matcher::parse(matchers).unwrap(),
+        sort: SortKey::Id,
+        descending: false,
+        ..Default::default()
+    };
+    let rows = list(db, &q).await.unwrap().0;
+    rows.into_iter().map(|e| e.fingerprint).collect()
+}
+
 async fn scalar(db: &Db, sql: &str) -> i64 {
     let Db::Sqlite(s) = db else { panic!() };
     sqlx::query_scalar(sql).fetch_one(&s.read).await.unwrap()
@@ -245,43 +257,48 @@ async fn matchers_follow_prometheus_semantics() {
             .await
             .unwrap();
     }
-    let run = |m: &str| {
-        let db = db.clone();
-        let m = crate::matcher::parse(m).unwrap();
-        async move {
-            let q = Query {
-                matchers: m,
-                sort: SortKey::Id,
-                descending: false,
-                ..Default::default()
-            };
-            list(&db, &q)
-                .await
-                .unwrap()
-                .0
-                .into_iter()
-                .map(|e| e.fingerprint)
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(run(r#"{node="n-a1"}"#).await, ["a1"]);
-    assert_eq!(run(r#"{node!="n-a1"}"#).await, ["a2", "b1"]);
-    assert_eq!(run(r#"{node=~"n-a.*"}"#).await, ["a1", "a2"]);
-    assert_eq!(run(r#"{node=~".*1"}"#).await, ["a1", "b1"]);
-    assert_eq!(run(r#"{node!~"n-a.*"}"#).await, ["b1"]);
-    assert_eq!(run(r#"{node!~".*1"}"#).await, ["a2"]);
-    assert_eq!(run(r#"{node=~"n-a"}"#).await, Vec::<String>::new());
-    assert_eq!(run(r#"{missing=""}"#).await, ["a1", "a2", "b1"]);
-    assert_eq!(run(r#"{missing!=""}"#).await, Vec::<String>::new());
-    assert_eq!(run(r#"{node=""}"#).await, Vec::<String>::new());
-    assert_eq!(run(r#"{node!=""}"#).await, ["a1", "a2", "b1"]);
-    assert_eq!(run(r#"{missing=~".*"}"#).await, ["a1", "a2", "b1"]);
-    assert_eq!(run(r#"{missing=~"x|"}"#).await, ["a1", "a2", "b1"]);
-    assert_eq!(run(r#"{node=~"n-a1|"}"#).await, ["a1"]);
-    assert_eq!(run(r#"{missing!~".*"}"#).await, Vec::<String>::new());
-    assert_eq!(run(r#"{node=~"n-a.*",node!="n-a2"}"#).await, ["a1"]);
+    assert_eq!(fingerprints(&db, r#"{node="n-a1"}"#).await, ["a1"]);
+    assert_eq!(fingerprints(&db, r#"{node!="n-a1"}"#).await, ["a2", "b1"]);
+    assert_eq!(fingerprints(&db, r#"{node=~"n-a.*"}"#).await, ["a1", "a2"]);
+    assert_eq!(fingerprints(&db, r#"{node=~".*1"}"#).await, ["a1", "b1"]);
+    assert_eq!(fingerprints(&db, r#"{node!~"n-a.*"}"#).await, ["b1"]);
+    assert_eq!(fingerprints(&db, r#"{node!~".*1"}"#).await, ["a2"]);
     assert_eq!(
-        run(r#"{node="'; DROP TABLE episodes;--"}"#).await,
+        fingerprints(&db, r#"{node=~"n-a"}"#).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        fingerprints(&db, r#"{missing=""}"#).await,
+        ["a1", "a2", "b1"]
+    );
+    assert_eq!(
+        fingerprints(&db, r#"{missing!=""}"#).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        fingerprints(&db, r#"{node=""}"#).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(fingerprints(&db, r#"{node!=""}"#).await, ["a1", "a2", "b1"]);
+    assert_eq!(
+        fingerprints(&db, r#"{missing=~".*"}"#).await,
+        ["a1", "a2", "b1"]
+    );
+    assert_eq!(
+        fingerprints(&db, r#"{missing=~"x|"}"#).await,
+        ["a1", "a2", "b1"]
+    );
+    assert_eq!(fingerprints(&db, r#"{node=~"n-a1|"}"#).await, ["a1"]);
+    assert_eq!(
+        fingerprints(&db, r#"{missing!~".*"}"#).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        fingerprints(&db, r#"{node=~"n-a.*",node!="n-a2"}"#).await,
+        ["a1"]
+    );
+    assert_eq!(
+        fingerprints(&db, r#"{node="'; DROP TABLE episodes;--"}"#).await,
         Vec::<String>::new()
     );
 }
@@ -351,19 +368,11 @@ async fn a_failed_transaction_leaves_no_pair_ids_behind() {
     let mut x2 = alert("x2", "firing", Z, "ok");
     x2["alerts"][0]["labels"]["alertname"] = "X".into();
     store_batch(&db, &[notif(x2)], &mut c, &cfg).await.unwrap();
-    let by = |m: &'static str| {
-        let db = db.clone();
-        async move {
-            let q = Query {
-                matchers: crate::matcher::parse(m).unwrap(),
-                ..Default::default()
-            };
-            let (rows, _) = list(&db, &q).await.unwrap();
-            rows.into_iter().map(|e| e.fingerprint).collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(by(r#"{alertname="X"}"#).await, ["x2"]);
-    assert_eq!(by(r#"{alertname="After"}"#).await, ["after1"]);
+    assert_eq!(fingerprints(&db, r#"{alertname="X"}"#).await, ["x2"]);
+    assert_eq!(
+        fingerprints(&db, r#"{alertname="After"}"#).await,
+        ["after1"]
+    );
 }
 
 #[tokio::test]
@@ -411,37 +420,23 @@ async fn the_value_index_follows_new_pairs_and_retention() {
     let builds = || s.values.builds.load(std::sync::atomic::Ordering::Relaxed);
     let mut c = PairCache::default();
     let cfg = WriteConfig::default();
-    let run = |m: &str| {
-        let db = db.clone();
-        let m = crate::matcher::parse(m).unwrap();
-        async move {
-            let q = Query {
-                matchers: m,
-                sort: SortKey::Id,
-                descending: false,
-                ..Default::default()
-            };
-            let rows = list(&db, &q).await.unwrap().0;
-            rows.into_iter().map(|e| e.fingerprint).collect::<Vec<_>>()
-        }
-    };
     for fp in ["a1", "a2"] {
         store_batch(&db, &[notif(alert(fp, "firing", Z, "x"))], &mut c, &cfg)
             .await
             .unwrap();
     }
     // A prefixed regex on a label not yet indexed reads its index range: no build.
-    assert_eq!(run(r#"{node=~"n-a.*"}"#).await, ["a1", "a2"]);
+    assert_eq!(fingerprints(&db, r#"{node=~"n-a.*"}"#).await, ["a1", "a2"]);
     assert_eq!(builds(), 0);
-    assert_eq!(run(r#"{node=~".*1"}"#).await, ["a1"]);
+    assert_eq!(fingerprints(&db, r#"{node=~".*1"}"#).await, ["a1"]);
     assert_eq!(builds(), 1);
     // A pair added after the build is found (read by id range, no rebuild).
     store_batch(&db, &[notif(alert("b1", "firing", Z, "x"))], &mut c, &cfg)
         .await
         .unwrap();
-    assert_eq!(run(r#"{node=~".*1"}"#).await, ["a1", "b1"]);
-    assert_eq!(run(r#"{node!~".*1"}"#).await, ["a2"]);
-    assert_eq!(run(r#"{node=~"n-b.*"}"#).await, ["b1"]);
+    assert_eq!(fingerprints(&db, r#"{node=~".*1"}"#).await, ["a1", "b1"]);
+    assert_eq!(fingerprints(&db, r#"{node!~".*1"}"#).await, ["a2"]);
+    assert_eq!(fingerprints(&db, r#"{node=~"n-b.*"}"#).await, ["b1"]);
     assert_eq!(builds(), 1);
     // Retention deletes a2's episode and then its now unused node pair: the index is dropped
     // and rebuilt, and the pair a new episode creates for the same value is found.
@@ -463,7 +458,10 @@ async fn the_value_index_follows_new_pairs_and_retention() {
         .await
         .unwrap();
     assert_eq!(d.label_pairs, 1);
-    assert_eq!(run(r#"{node=~".*2"}"#).await, Vec::<String>::new());
+    assert_eq!(
+        fingerprints(&db, r#"{node=~".*2"}"#).await,
+        Vec::<String>::new()
+    );
     assert_eq!(builds(), 2);
     store_batch(
         &db,
@@ -473,8 +471,8 @@ async fn the_value_index_follows_new_pairs_and_retention() {
     )
     .await
     .unwrap();
-    assert_eq!(run(r#"{node=~".*2"}"#).await.len(), 1);
-    assert_eq!(run(r#"{node=~".*1"}"#).await, ["a1", "b1"]);
+    assert_eq!(fingerprints(&db, r#"{node=~".*2"}"#).await.len(), 1);
+    assert_eq!(fingerprints(&db, r#"{node=~".*1"}"#).await, ["a1", "b1"]);
 }
 
 /// A label too large for the value index's budget is streamed as before, and its values are
@@ -495,20 +493,10 @@ async fn a_label_over_the_index_budget_is_streamed_and_not_retried() {
     let Db::Sqlite(s) = &db else { panic!() };
     let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     for _ in 0..3 {
-        let q = Query {
-            matchers: crate::matcher::parse(r#"{node=~".*1"}"#).unwrap(),
-            sort: SortKey::Id,
-            descending: false,
-            ..Default::default()
-        };
-        let fps: Vec<String> = list(&db, &q)
-            .await
-            .unwrap()
-            .0
-            .into_iter()
-            .map(|e| e.fingerprint)
-            .collect();
-        assert_eq!(fps, ["a1", "b1", "c1"]);
+        assert_eq!(
+            fingerprints(&db, r#"{node=~".*1"}"#).await,
+            ["a1", "b1", "c1"]
+        );
     }
     assert_eq!((count(&s.values.builds), count(&s.values.reads)), (0, 1));
     assert!(!s.values.holds("node").await);

@@ -371,10 +371,11 @@ async fn where_clause(
         let (plan, include) = plan(m);
         let sub = match plan {
             Plan::Equals(v) => {
+                let hash = pair_hash(&m.name, v);
                 if include && !selective {
-                    selective = few_episodes(db, Few::Pair(pair_hash(&m.name, v))).await?;
+                    selective = few_episodes(db, Few::Pair(&hash)).await?;
                 }
-                let h = sql.p(Param::Bytes(pair_hash(&m.name, v)));
+                let h = sql.p(Param::Bytes(hash));
                 format!(
                     "SELECT el.episode_id FROM episode_labels el JOIN label_pairs lp \
                      ON lp.id = el.pair_id WHERE lp.hash = {h}"
@@ -419,7 +420,7 @@ const FEW_EPISODES: i64 = 5_000;
 
 /// What [`few_episodes`] counts: the episodes carrying one pair (by hash), or any of these.
 enum Few<'a> {
-    Pair(Vec<u8>),
+    Pair(&'a [u8]),
     Pairs(&'a [i64]),
 }
 
