@@ -35,6 +35,9 @@ struct Args {
     episodes: i64,
     jobs: i64,
     max_alerts: usize,
+    sizes: Vec<usize>,
+    /// Extra flags for the bridge under test (`--bridge-arg F`, repeatable).
+    bridge_args: Vec<String>,
 }
 
 fn args() -> Args {
@@ -44,6 +47,8 @@ fn args() -> Args {
         episodes: 1_000_000,
         jobs: 400_000,
         max_alerts: 200_000,
+        sizes: vec![1, 10, 100],
+        bridge_args: Vec::new(),
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -68,6 +73,17 @@ fn args() -> Args {
             }
             "--jobs" => {
                 a.jobs = next.parse().expect("--jobs N");
+                i += 1;
+            }
+            "--sizes" => {
+                a.sizes = next
+                    .split(',')
+                    .map(|s| s.parse().expect("--sizes N[,N...]"))
+                    .collect();
+                i += 1;
+            }
+            "--bridge-arg" => {
+                a.bridge_args.push(next);
                 i += 1;
             }
             "--max-alerts" => {
@@ -201,10 +217,11 @@ fn workload(size: usize, max_alerts: usize) -> Vec<Vec<Vec<Alert>>> {
 /// Posts the workload through the bridge for at most `secs`; returns (alerts/s, p50, p99, notifications).
 async fn run_http(
     store: &Store,
+    bridge_args: &[&str],
     load: &[Vec<Vec<Alert>>],
     secs: u64,
 ) -> (f64, f64, f64, Vec<Vec<Alert>>) {
-    let bridge = Bridge::start(store, &[]).await;
+    let bridge = Bridge::start(store, bridge_args).await;
     let url = format!("http://127.0.0.1:{}/webhook", bridge.port);
     let bodies: Vec<Vec<(String, Vec<Alert>)>> = load
         .iter()
@@ -441,16 +458,17 @@ async fn main() {
         "alert bridge benchmark: {} clients, <= {} s and <= {} alerts per run, loopback",
         CLIENTS, a.seconds, a.max_alerts
     );
+    let bridge_args: Vec<&str> = a.bridge_args.iter().map(String::as_str).collect();
     for backend in &a.backends {
         println!("\n== {backend} ==");
         println!(
             "{:<26} {:>12} {:>10} {:>10} {:>14} {:>7}",
             "ingest (alerts/notif.)", "alerts/s", "p50 ms", "p99 ms", "floor alerts/s", "ratio"
         );
-        for size in [1usize, 10, 100] {
+        for &size in &a.sizes {
             let load = workload(size, a.max_alerts);
             let store = Store::new(backend, &format!("http{size}"));
-            let (rate, p50, p99, sent) = run_http(&store, &load, a.seconds).await;
+            let (rate, p50, p99, sent) = run_http(&store, &bridge_args, &load, a.seconds).await;
             drop(store);
             let floor = run_floor(backend, &sent).await;
             println!(

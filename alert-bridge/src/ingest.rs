@@ -346,6 +346,7 @@ async fn store(
     loop {
         attempt += 1;
         st.health.busy_since.store(now_ms(), Ordering::SeqCst);
+        let t0 = Instant::now();
         let r = tokio::time::timeout(
             st.settings.write_backstop,
             storage::store_batch(db, incs, cache, &st.settings.write),
@@ -367,6 +368,9 @@ async fn store(
             Ok(s) => {
                 st.committed();
                 st.metrics.batch_notifications.observe(incs.len() as f64);
+                st.metrics
+                    .batch_duration
+                    .observe(t0.elapsed().as_secs_f64());
                 st.metrics.episodes_created.inc_by(s.new_episodes);
                 st.metrics.episode_changes.inc_by(s.changes);
                 st.metrics.episodes_refired.inc_by(s.refired);

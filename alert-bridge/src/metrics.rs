@@ -36,6 +36,7 @@ pub struct Metrics {
     pub storage_errors: Family<Operation, Counter>,
     pub ingest_duration: Histogram,
     pub batch_notifications: Histogram,
+    pub batch_duration: Histogram,
     pub storage_size: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub episodes_firing: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub storage_up: Gauge<i64, std::sync::atomic::AtomicI64>,
@@ -68,6 +69,7 @@ impl Metrics {
             storage_errors: Family::default(),
             ingest_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             batch_notifications: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            batch_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             storage_size: Gauge::default(),
             episodes_firing: Gauge::default(),
             storage_up: Gauge::default(),
@@ -143,6 +145,12 @@ impl Metrics {
             "storage_batch_notifications",
             "Notifications committed together in one storage transaction",
             m.batch_notifications.clone(),
+        );
+        r.register_with_unit(
+            "storage_batch_duration",
+            "Time one storage transaction took, from taking the writer lock to its commit",
+            prometheus_client::registry::Unit::Seconds,
+            m.batch_duration.clone(),
         );
         r.register_with_unit(
             "storage_size",
