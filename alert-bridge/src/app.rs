@@ -148,7 +148,24 @@ impl AppState {
         let (tx, rx) = mpsc::channel(4096);
         let _ = self.db.set(db.clone());
         let _ = self.writer.set(tx);
-        tokio::spawn(ingest::writer_task(self.clone(), db.clone(), rx));
+        // The writer runs on a thread of its own: on the shared workers it would wait behind
+        // requests being parsed each time a statement returns, a few times per batch.
+        let (st, wdb) = (self.clone(), db.clone());
+        std::thread::Builder::new()
+            .name("alert-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(ingest::writer_task(st, wdb, rx)),
+                    Err(e) => tracing::error!(error = %e, "cannot start the writer's runtime"),
+                }
+            })
+            .expect("spawning the writer thread");
+        if db.dialect() == crate::storage::Dialect::Sqlite {
+            tokio::spawn(crate::checkpoint::checkpoint_task(self.clone(), db.clone()));
+        }
         if self.settings.retention_resolved.is_some() || self.settings.retention_firing.is_some() {
             tokio::spawn(crate::retention::retention_task(self.clone(), db.clone()));
         }

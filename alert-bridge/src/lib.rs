@@ -13,10 +13,12 @@
 //! * [`api`]: the query API.
 //! * [`reconcile`]: closing episodes Alertmanager no longer has.
 //! * [`retention`]: deleting old episodes and unused label pairs.
+//! * [`checkpoint`]: SQLite's WAL checkpoints, beside the writer rather than in its commits.
 //! * [`metrics`]: the bridge's own metrics.
 
 pub mod api;
 pub mod app;
+pub mod checkpoint;
 pub mod ingest;
 pub mod matcher;
 pub mod metrics;

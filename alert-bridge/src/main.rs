@@ -10,6 +10,9 @@ use hpcmon_alert_bridge::app::{self, AppState, ReconcileSettings, Settings};
 use hpcmon_alert_bridge::storage::compat::{CompatConfig, DEFAULT_SEVERITY_MAP};
 use hpcmon_alert_bridge::storage::{self, Db, Dialect, Options, WriteConfig};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DEFAULT_LISTEN: &str = ":9780";
 const URL_ENV: &str = "HPCMON_ALERT_BRIDGE_STORAGE_URL";
 

@@ -501,3 +501,75 @@ async fn a_label_over_the_index_budget_is_streamed_and_not_retried() {
     assert_eq!((count(&s.values.builds), count(&s.values.reads)), (0, 1));
     assert!(!s.values.holds("node").await);
 }
+
+#[tokio::test]
+async fn large_batches_split_into_statements_store_every_alert() {
+    // 700 new alerts, then 300 repeats and 400 new ones: every statement shape (runs of 256,
+    // 128, ..., 4 rows; lookups padded to 256) is used.
+    let (_d, db) = sqlite().await;
+    let mut c = PairCache::default();
+    let cfg = WriteConfig::default();
+    let batch = |from: usize, to: usize| {
+        let alerts: Vec<serde_json::Value> = (from..to)
+            .map(|i| {
+                serde_json::json!({"status":"firing",
+                    "labels":{"alertname":"Big","node":format!("n{i}"),"job_id":format!("j{}", i % 97)},
+                    "annotations":{},"startsAt":"2026-01-01T00:00:00Z","endsAt":Z,
+                    "generatorURL":"","fingerprint":format!("{i:016x}")})
+            })
+            .collect();
+        notif(
+            serde_json::json!({"version":"4","receiver":"r","status":"firing",
+            "groupKey":"g","alerts":alerts}),
+        )
+    };
+    let s = store_batch(&db, &[batch(0, 700)], &mut c, &cfg)
+        .await
+        .unwrap();
+    assert_eq!((s.alerts, s.new_episodes), (700, 700));
+    let s = store_batch(&db, &[batch(400, 1100)], &mut c, &cfg)
+        .await
+        .unwrap();
+    assert_eq!((s.alerts, s.new_episodes), (700, 400));
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM episodes").await, 1100);
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM episode_labels").await,
+        3 * 1100
+    );
+    assert_eq!(
+        scalar(&db, "SELECT MAX(notifications) FROM episodes").await,
+        2
+    );
+    assert_eq!(
+        fingerprints(&db, r#"{node="n1099"}"#).await,
+        vec![format!("{:016x}", 1099)]
+    );
+    assert_eq!(fingerprints(&db, r#"{job_id="j5"}"#).await.len(), 12);
+}
+
+#[tokio::test]
+async fn checkpoints_run_beside_the_writer() {
+    let (d, db) = sqlite().await;
+    let Db::Sqlite(s) = &db else { panic!() };
+    // The writer checkpoints only as a backstop.
+    let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+        .fetch_one(&s.write)
+        .await
+        .unwrap();
+    assert_eq!(pages, WRITER_AUTOCHECKPOINT_PAGES as i64);
+    let mut c = PairCache::default();
+    let cfg = WriteConfig::default();
+    for i in 0..20 {
+        let fp = format!("c{i}");
+        store_batch(&db, &[notif(alert(&fp, "firing", Z, "x"))], &mut c, &cfg)
+            .await
+            .unwrap();
+    }
+    let main = || std::fs::metadata(d.path().join("a.db")).unwrap().len();
+    let before = main();
+    db.checkpoint().await.unwrap();
+    assert!(
+        main() > before,
+        "the checkpoint copied the log into the database file ({before} bytes before)"
+    );
+}

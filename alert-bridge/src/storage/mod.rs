@@ -46,6 +46,10 @@ pub use write::{
     close_vanished, retention_chunk, store_batch, Incoming, PairCache, Stored, WriteConfig,
 };
 
+/// WAL pages after which the SQLite writer checkpoints in its own commit: a backstop, should
+/// [`crate::checkpoint`] fall behind (64 MiB of 4 KiB pages).
+pub const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+
 /// SQLite's pools: one writer connection, readers beside it (WAL), one probe connection.
 #[derive(Clone)]
 pub struct SqliteDb {
@@ -255,13 +259,23 @@ impl Db {
         // Page caches (KiB, negative): 16 MiB for the writer, 8 MiB per reader. Readers lean on
         // the OS page cache; the bridge's memory stays within its (Helm) limit.
         let (write_co, read_co) = (
-            co.clone().pragma("cache_size", "-16384"),
+            co.clone()
+                .pragma("cache_size", "-16384")
+                // Checkpoints run beside the writer (crate::checkpoint); this is the backstop.
+                .pragma(
+                    "wal_autocheckpoint",
+                    WRITER_AUTOCHECKPOINT_PAGES.to_string(),
+                )
+                // Room for every shape of the writer's statements (write.rs), kept prepared.
+                .statement_cache_capacity(256),
             co.clone().pragma("cache_size", "-8192"),
         );
         let path = co.get_filename().to_path_buf();
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            // No ping before each batch: a dead connection fails the batch's first statement.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(write_co)
             .await
@@ -329,6 +343,17 @@ impl Db {
     }
 
     /// The SQL dialect.
+    /// SQLite: a `PASSIVE` checkpoint on a reader connection (see [`crate::checkpoint`]).
+    /// Other backends: nothing.
+    pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
+        if let Db::Sqlite(s) = self {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&s.read)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self {
             Db::Sqlite(_) => Dialect::Sqlite,

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 /// Which SQL dialect a statement is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     Sqlite,
     Postgres,

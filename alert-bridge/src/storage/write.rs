@@ -100,26 +100,73 @@ impl PairCache {
 
 /// Largest multi-row statement, in rows and in bound bytes (well under SQLite's and
 /// MySQL's limits on parameters and packet size).
-const MAX_ROWS: usize = 400;
+const MAX_ROWS: usize = 256;
 const MAX_BYTES: usize = 4 << 20;
 
-/// Splits `items` into runs of at most [`MAX_ROWS`] items and about [`MAX_BYTES`] bytes.
+/// Splits `items` into runs of at most [`MAX_ROWS`] items and about [`MAX_BYTES`] bytes, each
+/// a power of two long (a run of 100 is written as 64 + 32 + 4), so that a statement has only
+/// a handful of shapes: each is built and prepared once ([`statement`]), not parsed again for
+/// every batch.
 fn runs<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, it) in items.iter().enumerate() {
         let s = size(it) + 16;
         if i > start && (i - start >= MAX_ROWS || bytes + s > MAX_BYTES) {
-            out.push(&items[start..i]);
+            pow2_split(&items[start..i], &mut out);
             start = i;
             bytes = 0;
         }
         bytes += s;
     }
-    if start < items.len() {
-        out.push(&items[start..]);
-    }
+    pow2_split(&items[start..], &mut out);
     out
+}
+
+fn pow2_split<'a, T>(mut rest: &'a [T], out: &mut Vec<&'a [T]>) {
+    while !rest.is_empty() {
+        let n = 1usize << (usize::BITS - 1 - rest.len().leading_zeros());
+        let (a, b) = rest.split_at(n);
+        out.push(a);
+        rest = b;
+    }
+}
+
+/// The keys of a lookup in chunks of at most [`MAX_ROWS`], each padded to a power of two by
+/// repeating its last key (a key asked for twice matches once), for the same reason as
+/// [`runs`].
+fn padded<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+    items
+        .chunks(MAX_ROWS)
+        .map(|c| {
+            let mut v = c.to_vec();
+            if let Some(last) = c.last() {
+                v.resize(c.len().next_power_of_two(), last.clone());
+            }
+            v
+        })
+        .collect()
+}
+
+/// The text of a writer statement of `rows` rows in dialect `d`, built by `build` the first
+/// time and kept. [`runs`] and [`padded`] keep `rows` to powers of two up to [`MAX_ROWS`], so
+/// this holds a few dozen texts at most; the connection keeps each prepared.
+fn statement(
+    kind: &'static str,
+    d: Dialect,
+    rows: usize,
+    build: impl FnOnce() -> String,
+) -> std::sync::Arc<str> {
+    type Texts = HashMap<(&'static str, Dialect, usize), std::sync::Arc<str>>;
+    static TEXTS: std::sync::OnceLock<std::sync::Mutex<Texts>> = std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(Default::default);
+    let lock = || texts.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = lock().get(&(kind, d, rows)) {
+        return s.clone();
+    }
+    let s: std::sync::Arc<str> = d.sql(&build()).into();
+    lock().insert((kind, d, rows), s.clone());
+    s
 }
 
 fn values_sql(head: &str, rows: usize, cols: usize, first: usize, tail: &str) -> String {
@@ -279,14 +326,15 @@ macro_rules! lock_writer {
 /// Loads the episodes with these keys into `states`.
 macro_rules! load_states {
     ($tx:expr, $d:expr, $keys:expr, $states:expr) => {{
-        for part in $keys.chunks(100) {
-            let sql = format!(
-                "SELECT {EP_COLS} FROM episodes WHERE {}",
-                keys_where(part.len(), 1)
-            );
-            let sql = $d.sql(&sql);
+        for part in padded(&$keys) {
+            let sql = statement("load", $d, part.len(), || {
+                format!(
+                    "SELECT {EP_COLS} FROM episodes WHERE {}",
+                    keys_where(part.len(), 1)
+                )
+            });
             let mut q = sqlx::query(&sql);
-            for (fp, st) in part {
+            for (fp, st) in &part {
                 q = q.bind(fp).bind(*st);
             }
             for r in q.fetch_all(&mut *$tx).await? {
@@ -312,25 +360,27 @@ macro_rules! write_states {
             } else {
                 " RETURNING id, fingerprint, starts_at"
             };
-            let sql = values_sql(
-                &format!("INSERT INTO episodes ({INSERT_COLS}) VALUES"),
-                part.len(),
-                17,
-                1,
-                tail,
-            );
-            let sql = $d.sql(&sql);
+            let sql = statement("insert_episodes", $d, part.len(), || {
+                values_sql(
+                    &format!("INSERT INTO episodes ({INSERT_COLS}) VALUES"),
+                    part.len(),
+                    17,
+                    1,
+                    tail,
+                )
+            });
             let mut q = sqlx::query(&sql);
             for e in part {
                 q = bind_episode!(q, e);
             }
             if $d == Dialect::Mysql {
                 q.execute(&mut *$tx).await?;
-                let sql = format!(
-                    "SELECT id, fingerprint, starts_at FROM episodes WHERE {}",
-                    keys_where(part.len(), 1)
-                );
-                let sql = $d.sql(&sql);
+                let sql = statement("inserted_ids", $d, part.len(), || {
+                    format!(
+                        "SELECT id, fingerprint, starts_at FROM episodes WHERE {}",
+                        keys_where(part.len(), 1)
+                    )
+                });
                 let mut q = sqlx::query(&sql);
                 for e in part {
                     q = q.bind(&e.fingerprint).bind(e.starts_at);
@@ -368,14 +418,15 @@ macro_rules! write_states {
             );
         }
         for part in runs(&old, |e| episode_bytes(e)) {
-            let sql = values_sql(
-                &format!("INSERT INTO episodes (id, {INSERT_COLS}) VALUES"),
-                part.len(),
-                18,
-                1,
-                &$d.on_conflict_update("id", UPDATED_COLS),
-            );
-            let sql = $d.sql(&sql);
+            let sql = statement("update_episodes", $d, part.len(), || {
+                values_sql(
+                    &format!("INSERT INTO episodes (id, {INSERT_COLS}) VALUES"),
+                    part.len(),
+                    18,
+                    1,
+                    &$d.on_conflict_update("id", UPDATED_COLS),
+                )
+            });
             let mut q = sqlx::query(&sql);
             for e in part {
                 q = bind_episode!(q.bind(e.id), e);
@@ -414,14 +465,15 @@ macro_rules! write_labels {
             " RETURNING id, hash"
         };
         for part in runs(&need, |(_, k, v)| k.len() + v.len() + value_prefix(v).len()) {
-            let sql = values_sql(
-                "INSERT INTO label_pairs (name, value, vprefix, hash) VALUES",
-                part.len(),
-                4,
-                1,
-                &format!("{}{returning}", $d.on_conflict_nothing("hash", "id")),
-            );
-            let sql = $d.sql(&sql);
+            let sql = statement("insert_pairs", $d, part.len(), || {
+                values_sql(
+                    "INSERT INTO label_pairs (name, value, vprefix, hash) VALUES",
+                    part.len(),
+                    4,
+                    1,
+                    &format!("{}{returning}", $d.on_conflict_nothing("hash", "id")),
+                )
+            });
             let mut q = sqlx::query(&sql);
             for (h, k, v) in part {
                 q = q
@@ -443,15 +495,16 @@ macro_rules! write_labels {
             .map(|(h, _, _)| h)
             .filter(|h| !learnt.contains_key(*h))
             .collect();
-        for part in missing.chunks(MAX_ROWS) {
-            let ph: Vec<String> = (1..=part.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT id, hash FROM label_pairs WHERE hash IN ({})",
-                ph.join(", ")
-            );
-            let sql = $d.sql(&sql);
+        for part in padded(&missing) {
+            let sql = statement("pair_ids", $d, part.len(), || {
+                let ph: Vec<String> = (1..=part.len()).map(|i| format!("${i}")).collect();
+                format!(
+                    "SELECT id, hash FROM label_pairs WHERE hash IN ({})",
+                    ph.join(", ")
+                )
+            });
             let mut q = sqlx::query(&sql);
-            for h in part {
+            for h in &part {
                 q = q.bind(h.as_slice());
             }
             for r in q.fetch_all(&mut *$tx).await? {
@@ -470,15 +523,16 @@ macro_rules! write_labels {
                 links.push((pid, eid));
             }
         }
-        for part in links.chunks(MAX_ROWS * 2) {
-            let sql = values_sql(
-                "INSERT INTO episode_labels (pair_id, episode_id) VALUES",
-                part.len(),
-                2,
-                1,
-                "",
-            );
-            let sql = $d.sql(&sql);
+        for part in runs(&links, |_| 0) {
+            let sql = statement("insert_links", $d, part.len(), || {
+                values_sql(
+                    "INSERT INTO episode_labels (pair_id, episode_id) VALUES",
+                    part.len(),
+                    2,
+                    1,
+                    "",
+                )
+            });
             let mut q = sqlx::query(&sql);
             for (p, e) in part {
                 q = q.bind(*p).bind(*e);
@@ -498,16 +552,19 @@ macro_rules! write_history {
             .zip($compat_ids.iter())
             .map(|(ev, c)| ($w.ids.get(&ev.key).copied().unwrap_or_default(), ev, *c))
             .collect();
-        for part in runs(&rows, |(_, ev, _)| ev.annotations.len() + ev.group_key.len()) {
-            let sql = values_sql(
-                "INSERT INTO notifications (episode_id, received_at, status, ends_at, annotations, \
-                 receiver, group_key, reason, compat_alert_id) VALUES",
-                part.len(),
-                9,
-                1,
-                "",
-            );
-            let sql = $d.sql(&sql);
+        for part in runs(&rows, |(_, ev, _)| {
+            ev.annotations.len() + ev.group_key.len()
+        }) {
+            let sql = statement("insert_history", $d, part.len(), || {
+                values_sql(
+                    "INSERT INTO notifications (episode_id, received_at, status, ends_at, \
+                     annotations, receiver, group_key, reason, compat_alert_id) VALUES",
+                    part.len(),
+                    9,
+                    1,
+                    "",
+                )
+            });
             let mut q = sqlx::query(&sql);
             for (id, ev, c) in part {
                 q = q
@@ -921,4 +978,56 @@ pub async fn episode_ids(db: &Db) -> Result<Vec<(String, i64, i64)>, sqlx::Error
             .map(|r| Ok((r.try_get_unchecked(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_powers_of_two_in_order() {
+        for n in 0..700usize {
+            let items: Vec<usize> = (0..n).collect();
+            let parts = runs(&items, |_| 10);
+            assert!(parts
+                .iter()
+                .all(|p| p.len().is_power_of_two() && p.len() <= MAX_ROWS));
+            let joined: Vec<usize> = parts.concat();
+            assert_eq!(joined, items, "n = {n}");
+        }
+        // The byte bound splits too: 3 items of 3 MiB are three statements.
+        let big = vec![3usize << 20; 3];
+        assert_eq!(runs(&big, |b| *b).len(), 3);
+    }
+
+    #[test]
+    fn padded_chunks_repeat_the_last_key() {
+        for n in 0..700usize {
+            let items: Vec<usize> = (0..n).collect();
+            let parts = padded(&items);
+            let mut seen = Vec::new();
+            for p in &parts {
+                assert!(p.len().is_power_of_two() && p.len() <= MAX_ROWS);
+                let last = *p.last().unwrap();
+                for &x in p {
+                    if seen.last() != Some(&x) {
+                        seen.push(x);
+                    } else {
+                        assert_eq!(x, last, "only the last key repeats");
+                    }
+                }
+            }
+            assert_eq!(seen, items, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn statement_texts_are_built_once_per_shape() {
+        let a = statement("test_shape", Dialect::Sqlite, 4, || "SELECT $1, $2".into());
+        let b = statement("test_shape", Dialect::Sqlite, 4, || unreachable!());
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+        assert_eq!(&*a, "SELECT ?, ?");
+        let c = statement("test_shape", Dialect::Postgres, 4, || "SELECT $1".into());
+        assert_eq!(&*c, "SELECT $1");
+    }
 }
