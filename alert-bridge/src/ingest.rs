@@ -8,7 +8,8 @@
 //! bodies over `--webhook.max-body-bytes` get `413` before they are read.
 //!
 //! **Durability**: the handler answers 2xx only after the transaction holding the
-//! notification committed. It waits at most `--storage.timeout` and then answers 503, but the
+//! notification committed and is durable (on SQLite the write-ahead log is synced after the
+//! commit, beside the next batch: `Db::sync_log`). It waits at most `--storage.timeout` and then answers 503, but the
 //! write is **not** cancelled: it commits or rolls back on its own (each statement has a
 //! server-side deadline), and Alertmanager's retry is idempotent. Cancelling a transaction
 //! half-way is what once left the label-pair cache pointing at rolled-back rows.
@@ -478,16 +479,78 @@ pub(crate) async fn writer_task(st: Arc<AppState>, db: Db, mut rx: mpsc::Receive
             }
         };
         drop(incs);
-        for ((reply, permits), answer) in waiting.into_iter().zip(answers) {
-            let _ = reply.send(answer);
-            drop(permits);
+        if answers.iter().any(|a| a.is_ok()) && db.needs_log_sync() {
+            // Durable before answered, but synced beside the next batch (Db::sync_log).
+            let (st, db) = (st.clone(), db.clone());
+            tokio::spawn(async move {
+                let synced = tokio::task::spawn_blocking(move || db.sync_log()).await;
+                let failure = match synced {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(format!("syncing the write-ahead log: {e}")),
+                    Err(e) => Some(format!("syncing the write-ahead log: {e}")),
+                };
+                if let Some(why) = &failure {
+                    st.metrics.storage_error("insert");
+                    tracing::warn!(error = %why, "a committed batch could not be synced");
+                }
+                answer(waiting, answers, failure);
+            });
+        } else {
+            answer(waiting, answers, None);
         }
+    }
+}
+
+/// Sends the writer's answers (releasing the admission permits). A failed sync turns every
+/// success into an error: the alerts are committed but may not survive a power cut, so
+/// Alertmanager must retry (storing them again changes nothing).
+fn answer(
+    waiting: Vec<(Reply, Permits)>,
+    answers: Vec<Result<Outcome, String>>,
+    failure: Option<String>,
+) {
+    for ((reply, permits), answer) in waiting.into_iter().zip(answers) {
+        let answer = match (&failure, answer) {
+            (Some(why), Ok(_)) => Err(why.clone()),
+            (_, a) => a,
+        };
+        let _ = reply.send(answer);
+        drop(permits);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_sync_turns_successes_into_errors() {
+        let (tx1, rx1) = oneshot::channel();
+        let (tx2, rx2) = oneshot::channel();
+        let st = AppState::new(Default::default(), "sqlite");
+        let permits = || Permits {
+            st: st.clone(),
+            _request: Arc::new(tokio::sync::Semaphore::new(1))
+                .try_acquire_owned()
+                .unwrap(),
+            kib: None,
+            bytes: 0,
+        };
+        answer(
+            vec![(tx1, permits()), (tx2, permits())],
+            vec![
+                Ok(Outcome {
+                    stored: 3,
+                    rejected: Vec::new(),
+                }),
+                Err("no space".into()),
+            ],
+            Some("syncing the write-ahead log: EIO".into()),
+        );
+        let a1 = rx1.blocking_recv().unwrap();
+        assert_eq!(a1.unwrap_err(), "syncing the write-ahead log: EIO");
+        assert_eq!(rx2.blocking_recv().unwrap().unwrap_err(), "no space");
+    }
 
     #[test]
     fn bearer_comparison() {

@@ -573,3 +573,43 @@ async fn checkpoints_run_beside_the_writer() {
         "the checkpoint copied the log into the database file ({before} bytes before)"
     );
 }
+
+#[tokio::test]
+async fn the_log_is_synced_outside_the_writer_and_failures_are_errors() {
+    let (_d, db) = sqlite().await;
+    let Db::Sqlite(s) = &db else { panic!() };
+    // full (the default): the writer commits without fsync; sync_log makes it durable.
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&s.write)
+        .await
+        .unwrap();
+    assert_eq!(sync, 1, "the writer's connection commits with NORMAL");
+    assert!(db.needs_log_sync());
+    let mut c = PairCache::default();
+    store_batch(
+        &db,
+        &[notif(alert("s1", "firing", Z, "x"))],
+        &mut c,
+        &WriteConfig::default(),
+    )
+    .await
+    .unwrap();
+    db.sync_log().unwrap();
+    // A log that cannot be opened is an error, never a silent success.
+    let mut broken = s.clone();
+    broken.log_to_sync = Some("/dev/null/not-a-dir-wal".into());
+    assert!(Db::Sqlite(broken).sync_log().is_err());
+}
+
+#[tokio::test]
+async fn normal_sync_skips_the_log_sync() {
+    let d = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", d.path().join("n.db").display());
+    let opts = Options {
+        sqlite_synchronous: "normal".into(),
+        ..Options::default()
+    };
+    let db = Db::open(&url, &opts).await.unwrap();
+    assert!(!db.needs_log_sync());
+    db.sync_log().unwrap();
+}

@@ -56,6 +56,9 @@ pub struct SqliteDb {
     pub write: SqlitePool,
     pub read: SqlitePool,
     pub probe: SqlitePool,
+    /// The write-ahead log to fsync after the writer's commits (`synchronous=full`), or
+    /// `None` (`normal`).
+    pub log_to_sync: Option<std::path::PathBuf>,
     pub path: std::path::PathBuf,
     /// Label values for regex matchers (see [`value_index`]).
     pub values: value_index::ValueIndex,
@@ -260,6 +263,9 @@ impl Db {
         // the OS page cache; the bridge's memory stays within its (Helm) limit.
         let (write_co, read_co) = (
             co.clone()
+                // With `full`, the writer's commits are made durable by [`Db::sync_log`],
+                // outside the write lock (see crate::ingest); its connection need not wait.
+                .synchronous(SqliteSynchronous::Normal)
                 .pragma("cache_size", "-16384")
                 // Checkpoints run beside the writer (crate::checkpoint); this is the backstop.
                 .pragma(
@@ -299,10 +305,16 @@ impl Db {
                     .busy_timeout(Duration::from_secs(2)),
             )
             .await?;
+        let log_to_sync = (opts.sqlite_synchronous == "full").then(|| {
+            let mut wal = path.clone().into_os_string();
+            wal.push("-wal");
+            std::path::PathBuf::from(wal)
+        });
         Ok(Db::Sqlite(SqliteDb {
             write,
             read,
             probe,
+            log_to_sync,
             path,
             values: Default::default(),
         }))
@@ -343,6 +355,39 @@ impl Db {
     }
 
     /// The SQL dialect.
+    /// Whether [`Db::sync_log`] must run before a commit is answered.
+    pub fn needs_log_sync(&self) -> bool {
+        matches!(
+            self,
+            Db::Sqlite(SqliteDb {
+                log_to_sync: Some(_),
+                ..
+            })
+        )
+    }
+
+    /// Makes the writer's commits so far durable, where the writer's connection does not
+    /// (SQLite with `synchronous=full`: the writer commits with `NORMAL` and the write-ahead
+    /// log is fsynced here, outside the write lock, so the next batch need not wait for the
+    /// disk). Blocking: call it off the async workers. Elsewhere a commit is durable by
+    /// itself, and this does nothing.
+    pub fn sync_log(&self) -> std::io::Result<()> {
+        let Db::Sqlite(SqliteDb {
+            log_to_sync: Some(wal),
+            ..
+        }) = self
+        else {
+            return Ok(());
+        };
+        // Opened by name each time: the file SQLite writes now, never a deleted one. If there
+        // is none, the last connection checkpointed the log into the synced database file.
+        match std::fs::File::open(wal) {
+            Ok(f) => f.sync_data(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// SQLite: a `PASSIVE` checkpoint on a reader connection (see [`crate::checkpoint`]).
     /// Other backends: nothing.
     pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
