@@ -257,13 +257,18 @@ fn gen_labels(backend: &str) -> Vec<String> {
 /// Generates `n` episodes (2 000 instances, 20 alert names, a `job_id` label with `jobs`
 /// distinct values, episodes 2.6 s apart, 5 % still firing) through SQL.
 pub async fn generate(store: &Store, n: i64, jobs: i64) {
-    let db = hpcmon_alert_bridge::storage::Db::open(&store.url, &Default::default())
+    generate_at(&store.backend, &store.url, n, jobs).await
+}
+
+/// [`generate`] into the database at `url` (`backend`: sqlite, postgres or mariadb).
+pub async fn generate_at(backend: &str, url: &str, n: i64, jobs: i64) {
+    let db = hpcmon_alert_bridge::storage::Db::open(url, &Default::default())
         .await
         .unwrap();
     db.close().await;
-    match store.backend.as_str() {
+    match backend {
         "sqlite" => {
-            let mut c = sqlx::SqliteConnection::connect(&store.url).await.unwrap();
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
             sqlx::query(GEN_SQLITE)
                 .bind(n)
                 .bind(BASE)
@@ -277,7 +282,7 @@ pub async fn generate(store: &Store, n: i64, jobs: i64) {
             sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
         }
         "postgres" => {
-            let mut c = sqlx::PgConnection::connect(&store.url).await.unwrap();
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
             sqlx::query(GEN_PG)
                 .bind(n)
                 .bind(BASE)
@@ -296,7 +301,7 @@ pub async fn generate(store: &Store, n: i64, jobs: i64) {
             }
         }
         _ => {
-            let mut c = sqlx::MySqlConnection::connect(&store.url).await.unwrap();
+            let mut c = sqlx::MySqlConnection::connect(url).await.unwrap();
             sqlx::query(&format!("{GEN_MYSQL}{n}"))
                 .bind(BASE)
                 .bind(BASE)
@@ -316,14 +321,14 @@ pub async fn generate(store: &Store, n: i64, jobs: i64) {
         }
     }
     // SQLite cannot hash in SQL: the bridge's own code fills the hashes in when it opens.
-    let db = hpcmon_alert_bridge::storage::Db::open(&store.url, &Default::default())
+    let db = hpcmon_alert_bridge::storage::Db::open(url, &Default::default())
         .await
         .unwrap();
     db.close().await;
     // Statistics taken while every hash was NULL would tell the planner the unique hash index
     // is useless (an equality matcher then scanned every label of every episode): again, now.
-    if store.backend == "sqlite" {
-        let mut c = sqlx::SqliteConnection::connect(&store.url).await.unwrap();
+    if backend == "sqlite" {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
         sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
     }
 }
