@@ -135,13 +135,14 @@ fn pow2_split<'a, T>(mut rest: &'a [T], out: &mut Vec<&'a [T]>) {
 /// The keys of a lookup in chunks of at most [`MAX_ROWS`], each padded to a power of two by
 /// repeating its last key (a key asked for twice matches once), for the same reason as
 /// [`runs`].
-fn padded<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+/// The keys are borrowed, not copied.
+fn padded<T>(items: &[T]) -> Vec<Vec<&T>> {
     items
         .chunks(MAX_ROWS)
         .map(|c| {
-            let mut v = c.to_vec();
+            let mut v: Vec<&T> = c.iter().collect();
             if let Some(last) = c.last() {
-                v.resize(c.len().next_power_of_two(), last.clone());
+                v.resize(c.len().next_power_of_two(), last);
             }
             v
         })
@@ -334,7 +335,7 @@ macro_rules! load_states {
                 )
             });
             let mut q = sqlx::query(&sql);
-            for (fp, st) in &part {
+            for (fp, st) in part {
                 q = q.bind(fp).bind(*st);
             }
             for r in q.fetch_all(&mut *$tx).await? {
@@ -504,7 +505,7 @@ macro_rules! write_labels {
                 )
             });
             let mut q = sqlx::query(&sql);
-            for h in &part {
+            for h in part {
                 q = q.bind(h.as_slice());
             }
             for r in q.fetch_all(&mut *$tx).await? {
@@ -1008,8 +1009,8 @@ mod tests {
             let mut seen = Vec::new();
             for p in &parts {
                 assert!(p.len().is_power_of_two() && p.len() <= MAX_ROWS);
-                let last = *p.last().unwrap();
-                for &x in p {
+                let last = **p.last().unwrap();
+                for &&x in p {
                     if seen.last() != Some(&x) {
                         seen.push(x);
                     } else {
