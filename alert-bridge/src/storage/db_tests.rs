@@ -49,6 +49,12 @@ async fn scalar(db: &Db, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&s.read).await.unwrap()
 }
 
+/// A value as the writer's connection sees it (its own pragmas).
+async fn writer_scalar(db: &Db, sql: &str) -> i64 {
+    let Db::Sqlite(s) = db else { panic!() };
+    sqlx::query_scalar(sql).fetch_one(&s.write).await.unwrap()
+}
+
 #[tokio::test]
 async fn duplicates_are_one_episode_and_late_replays_change_nothing() {
     let (_d, db) = sqlite().await;
@@ -550,12 +556,8 @@ async fn large_batches_split_into_statements_store_every_alert() {
 #[tokio::test]
 async fn checkpoints_run_beside_the_writer() {
     let (d, db) = sqlite().await;
-    let Db::Sqlite(s) = &db else { panic!() };
     // The writer checkpoints only as a backstop.
-    let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
-        .fetch_one(&s.write)
-        .await
-        .unwrap();
+    let pages = writer_scalar(&db, "PRAGMA wal_autocheckpoint").await;
     assert_eq!(pages, WRITER_AUTOCHECKPOINT_PAGES as i64);
     let mut c = PairCache::default();
     let cfg = WriteConfig::default();
@@ -579,10 +581,7 @@ async fn the_log_is_synced_outside_the_writer_and_failures_are_errors() {
     let (_d, db) = sqlite().await;
     let Db::Sqlite(s) = &db else { panic!() };
     // full (the default): the writer commits without fsync; sync_log makes it durable.
-    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(&s.write)
-        .await
-        .unwrap();
+    let sync = writer_scalar(&db, "PRAGMA synchronous").await;
     assert_eq!(sync, 1, "the writer's connection commits with NORMAL");
     assert!(db.needs_log_sync());
     let mut c = PairCache::default();
